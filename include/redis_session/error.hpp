@@ -1,0 +1,136 @@
+#pragma once
+// Every failure in redis_session reaches the caller as an exception derived
+// from redis_session::Error. Each kind is a distinct type so callers can catch
+// exactly what they can handle (a pool timeout is not a broken server), and
+// each carries a machine-readable std::error_code for logging and metrics.
+//
+// Messages say what failed and where (host, key, field), never a password or
+// a session's contents.
+
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace redis_session {
+
+enum class Errc {
+  pool_timeout = 1,  // acquire() gave up after acquire_timeout
+  pool_closed,       // the pool was closed while waiting or before acquire
+  connect_failed,    // DNS, TCP, Unix socket or TLS handshake failed
+  auth_failed,       // AUTH / ACL rejected the credentials
+  timeout,           // a connect or command deadline passed
+  io_error,          // the connection was closed or reset, or a write failed
+  protocol_error,    // the server sent bytes that are not valid RESP, or too much
+  server_error,      // the server answered with an error reply (-ERR, -WRONGTYPE, ...)
+  decode_error,      // stored bytes could not be turned back into a value
+  invalid_options,   // a bad option, URL or argument, rejected before any I/O
+  value_too_large,   // a value exceeds the configured maximum; nothing written
+};
+
+const std::error_category& error_category() noexcept;
+
+inline std::error_code make_error_code(Errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+// The base of every exception the library throws.
+class Error : public std::runtime_error {
+ public:
+  Error(Errc code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  Errc errc() const noexcept { return code_; }
+  std::error_code code() const noexcept { return make_error_code(code_); }
+
+ private:
+  Errc code_;
+};
+
+// A bad option, URL or argument; thrown before any I/O happens.
+class InvalidOptionsError : public Error {
+ public:
+  explicit InvalidOptionsError(const std::string& what) : Error(Errc::invalid_options, what) {}
+};
+
+// Failures of the connection pool itself (the server may be fine).
+class PoolError : public Error {
+ protected:
+  using Error::Error;
+};
+
+class PoolTimeoutError : public PoolError {
+ public:
+  explicit PoolTimeoutError(const std::string& what) : PoolError(Errc::pool_timeout, what) {}
+};
+
+class PoolClosedError : public PoolError {
+ public:
+  explicit PoolClosedError(const std::string& what) : PoolError(Errc::pool_closed, what) {}
+};
+
+// The connection could not be used: it is broken afterwards and never reused.
+class ConnectionError : public Error {
+ protected:
+  using Error::Error;
+};
+
+class ConnectError : public ConnectionError {
+ public:
+  explicit ConnectError(const std::string& what) : ConnectionError(Errc::connect_failed, what) {}
+
+ protected:
+  using ConnectionError::ConnectionError;
+};
+
+// Credentials refused during connection setup. A ConnectError, so code that
+// only cares "could not connect" catches it too.
+class AuthError : public ConnectError {
+ public:
+  explicit AuthError(const std::string& what) : ConnectError(Errc::auth_failed, what) {}
+};
+
+class TimeoutError : public ConnectionError {
+ public:
+  explicit TimeoutError(const std::string& what) : ConnectionError(Errc::timeout, what) {}
+};
+
+class IoError : public ConnectionError {
+ public:
+  explicit IoError(const std::string& what) : ConnectionError(Errc::io_error, what) {}
+};
+
+class ProtocolError : public ConnectionError {
+ public:
+  explicit ProtocolError(const std::string& what) : ConnectionError(Errc::protocol_error, what) {}
+};
+
+// The server answered with an error reply. The connection stays usable.
+// prefix() is the error's first word ("ERR", "WRONGTYPE", "NOSCRIPT", ...).
+class ServerError : public Error {
+ public:
+  explicit ServerError(const std::string& server_text) : ServerError(server_text, std::string()) {}
+  // `context` says what was being done ("SELECT on host:port"); it prefixes the message.
+  ServerError(const std::string& server_text, const std::string& context)
+      : Error(Errc::server_error, context.empty() ? server_text : context + ": " + server_text),
+        prefix_(server_text.substr(0, server_text.find(' '))) {}
+  const std::string& prefix() const noexcept { return prefix_; }
+
+ private:
+  std::string prefix_;
+};
+
+// Stored bytes could not be decoded. Names the key and field, never the bytes.
+class DecodeError : public Error {
+ public:
+  explicit DecodeError(const std::string& what) : Error(Errc::decode_error, what) {}
+};
+
+class ValueTooLargeError : public Error {
+ public:
+  explicit ValueTooLargeError(const std::string& what) : Error(Errc::value_too_large, what) {}
+};
+
+}  // namespace redis_session
+
+namespace std {
+template <>
+struct is_error_code_enum<redis_session::Errc> : true_type {};
+}  // namespace std

@@ -1,0 +1,510 @@
+// The transport: Boost.Asio sockets carry the bytes, hiredis encodes and
+// decodes. Plain TCP and Unix sockets run non-blocking with ppoll() for the
+// deadline (one syscall more than hiredis's blocking round trip); TLS runs
+// Asio's async operations on a per-connection io_context bounded by
+// run_until(deadline). Either way a missed deadline closes the socket.
+
+#include "redis_session/redis/connection.hpp"
+
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <ctime>
+
+#include "redis_session/detail/reply_reader.hpp"
+#include "redis_session/error.hpp"
+
+namespace redis_session::redis {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using boost::system::error_code;
+
+// ---------------------------------------------------------------- Request
+
+Request& Request::push_argv(const std::string_view* args, std::size_t n) {
+  if (n == 0) throw InvalidOptionsError("a Redis command needs at least one argument");
+  constexpr std::size_t small = 16;
+  std::array<const char*, small> argv_small;
+  std::array<std::size_t, small> len_small;
+  std::vector<const char*> argv_big;
+  std::vector<std::size_t> len_big;
+  const char** argv = argv_small.data();
+  std::size_t* lens = len_small.data();
+  if (n > small) {
+    argv_big.resize(n);
+    len_big.resize(n);
+    argv = argv_big.data();
+    lens = len_big.data();
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    argv[i] = args[i].empty() ? "" : args[i].data();  // hiredis memcpy()s even empty arguments
+    lens[i] = args[i].size();
+  }
+  char* encoded = nullptr;
+  int len = redisFormatCommandArgv(&encoded, static_cast<int>(n), argv, lens);
+  if (len < 0 || encoded == nullptr) throw std::bad_alloc();
+  payload_.append(encoded, static_cast<std::size_t>(len));
+  redisFreeCommand(encoded);
+  ++count_;
+  return *this;
+}
+
+Request& Request::push(std::initializer_list<std::string_view> args) { return push_argv(args.begin(), args.size()); }
+
+Request& Request::push(const std::vector<std::string_view>& args) { return push_argv(args.data(), args.size()); }
+
+Request& Request::push(const std::vector<std::string>& args) {
+  std::vector<std::string_view> views(args.begin(), args.end());
+  return push_argv(views.data(), views.size());
+}
+
+// ---------------------------------------------------------------- transports
+
+namespace {
+
+// Moves bytes within a deadline, or throws TimeoutError / IoError.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual void write_all(const char* data, std::size_t size, Clock::time_point deadline) = 0;
+  // At least one byte. `wait_first`: data is unlikely to be there yet (we just
+  // wrote the request), so wait for readability before trying the read.
+  virtual std::size_t read_some(char* buf, std::size_t size, Clock::time_point deadline, bool wait_first) = 0;
+  virtual void close() noexcept = 0;
+};
+
+struct IoContext {
+  const std::string& endpoint;
+  std::chrono::milliseconds timeout;
+
+  [[noreturn]] void timed_out(const char* what) const {
+    throw TimeoutError(std::string(what) + " " + endpoint + " timed out after " + std::to_string(timeout.count()) +
+                       " ms");
+  }
+  [[noreturn]] void failed(const char* what, const error_code& ec) const {
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+      throw IoError("connection to " + endpoint + " closed by the server while " + what);
+    }
+    throw IoError(std::string(what) + " " + endpoint + " failed: " + ec.message());
+  }
+};
+
+// Waits until `fd` is ready for `events` or the deadline passes.
+bool wait_ready(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    auto left = deadline - Clock::now();
+    if (left <= Clock::duration::zero()) return false;
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    pollfd p{fd, events, 0};
+    int rc = ::ppoll(&p, 1, &ts, nullptr);
+    if (rc > 0) return true;  // readable, writable, or an error the next syscall reports
+    if (rc < 0 && errno != EINTR) return true;
+  }
+}
+
+// TCP or Unix-domain socket in non-blocking mode.
+template <class Socket>
+class PlainTransport final : public Transport {
+ public:
+  PlainTransport(Socket socket, const std::string& endpoint, std::chrono::milliseconds* timeout)
+      : socket_(std::move(socket)), endpoint_(endpoint), timeout_(timeout) {
+    socket_.non_blocking(true);
+  }
+
+  void write_all(const char* data, std::size_t size, Clock::time_point deadline) override {
+    IoContext ctx{endpoint_, *timeout_};
+    while (size > 0) {
+      error_code ec;
+      std::size_t n = socket_.write_some(asio::buffer(data, size), ec);
+      if (!ec) {
+        data += n;
+        size -= n;
+      } else if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        if (!wait_ready(socket_.native_handle(), POLLOUT, deadline)) ctx.timed_out("writing to");
+      } else if (ec != asio::error::interrupted) {
+        ctx.failed("writing to", ec);
+      }
+    }
+  }
+
+  std::size_t read_some(char* buf, std::size_t size, Clock::time_point deadline, bool wait_first) override {
+    IoContext ctx{endpoint_, *timeout_};
+    if (wait_first && !wait_ready(socket_.native_handle(), POLLIN, deadline)) ctx.timed_out("reading from");
+    for (;;) {
+      error_code ec;
+      std::size_t n = socket_.read_some(asio::buffer(buf, size), ec);
+      if (!ec) return n;
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        if (!wait_ready(socket_.native_handle(), POLLIN, deadline)) ctx.timed_out("reading from");
+      } else if (ec != asio::error::interrupted) {
+        ctx.failed("reading from", ec);
+      }
+    }
+  }
+
+  void close() noexcept override {
+    error_code ignored;
+    socket_.close(ignored);
+  }
+
+ private:
+  Socket socket_;
+  const std::string& endpoint_;
+  std::chrono::milliseconds* timeout_;
+};
+
+// Runs `io` until `done` or the deadline; on a missed deadline closes via
+// `cancel`, lets the aborted handlers run (they reference the caller's
+// stack), and reports false.
+template <class Cancel>
+bool run_until(asio::io_context& io, Clock::time_point deadline, const bool& done, Cancel&& cancel) {
+  io.restart();
+  while (!done && Clock::now() < deadline) {
+    io.run_one_until(deadline);
+  }
+  if (done) return true;
+  cancel();
+  io.restart();
+  io.run();
+  return false;
+}
+
+class TlsTransport final : public Transport {
+ public:
+  using Stream = asio::ssl::stream<asio::ip::tcp::socket>;
+
+  TlsTransport(asio::io_context& io, std::unique_ptr<asio::ssl::context> ssl, std::unique_ptr<Stream> stream,
+               const std::string& endpoint, std::chrono::milliseconds* timeout)
+      : io_(io), ssl_(std::move(ssl)), stream_(std::move(stream)), endpoint_(endpoint), timeout_(timeout) {}
+
+  void write_all(const char* data, std::size_t size, Clock::time_point deadline) override {
+    IoContext ctx{endpoint_, *timeout_};
+    bool done = false;
+    error_code result;
+    asio::async_write(*stream_, asio::buffer(data, size), [&](const error_code& ec, std::size_t) {
+      result = ec;
+      done = true;
+    });
+    if (!run_until(io_, deadline, done, [this] { close(); })) ctx.timed_out("writing to");
+    if (result) ctx.failed("writing to", result);
+  }
+
+  std::size_t read_some(char* buf, std::size_t size, Clock::time_point deadline, bool) override {
+    IoContext ctx{endpoint_, *timeout_};
+    bool done = false;
+    error_code result;
+    std::size_t got = 0;
+    stream_->async_read_some(asio::buffer(buf, size), [&](const error_code& ec, std::size_t n) {
+      result = ec;
+      got = n;
+      done = true;
+    });
+    if (!run_until(io_, deadline, done, [this] { close(); })) ctx.timed_out("reading from");
+    if (result) ctx.failed("reading from", result);
+    return got;
+  }
+
+  // Closes the TCP socket only: no close_notify is written, so closing in a
+  // forked child or after a timeout puts nothing on the wire.
+  void close() noexcept override {
+    error_code ignored;
+    stream_->lowest_layer().close(ignored);
+  }
+
+ private:
+  asio::io_context& io_;
+  std::unique_ptr<asio::ssl::context> ssl_;  // outlives stream_
+  std::unique_ptr<Stream> stream_;
+  const std::string& endpoint_;
+  std::chrono::milliseconds* timeout_;
+};
+
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Connection
+
+struct Connection::Impl {
+  std::string endpoint;
+  std::chrono::milliseconds command_timeout;
+  asio::io_context io{1};
+  std::unique_ptr<Transport> transport;
+  detail::ReplyReader reader;
+  std::array<char, 16 * 1024> buffer{};
+  bool broken = false;
+  pid_t pid = ::getpid();
+
+  explicit Impl(const ConnectionOptions& o)
+      : endpoint(o.endpoint()), command_timeout(o.command_timeout), reader(detail::ReplyLimits{o.max_reply_bytes}) {}
+
+  void break_now() noexcept {
+    broken = true;
+    if (transport) transport->close();
+  }
+
+  void connect(const ConnectionOptions& o, Clock::time_point deadline);
+  void connect_unix(const ConnectionOptions& o, Clock::time_point deadline, const IoContext& ctx);
+  void connect_tcp(const ConnectionOptions& o, Clock::time_point deadline, const IoContext& ctx);
+  void setup(const ConnectionOptions& o, Clock::time_point deadline);
+  void round_trip(const Request& request, std::vector<Reply>& replies, Clock::time_point deadline);
+};
+
+namespace {
+
+[[noreturn]] void connect_failed(const std::string& endpoint, const char* step, const error_code& ec) {
+  throw ConnectError(std::string(step) + " " + endpoint + " failed: " + ec.message());
+}
+
+}  // namespace
+
+void Connection::Impl::connect_unix(const ConnectionOptions& o, Clock::time_point deadline, const IoContext& ctx) {
+  using Protocol = asio::local::stream_protocol;
+  Protocol::socket socket(io);
+  bool done = false;
+  error_code result;
+  socket.async_connect(Protocol::endpoint(o.unix_path), [&](const error_code& ec) {
+    result = ec;
+    done = true;
+  });
+  if (!run_until(io, deadline, done, [&] { socket.close(result); })) ctx.timed_out("connecting to");
+  if (result) connect_failed(endpoint, "connecting to", result);
+  transport = std::make_unique<PlainTransport<Protocol::socket>>(std::move(socket), endpoint, &command_timeout);
+}
+
+// Built before any I/O, so unusable TLS files are an options error, not a
+// network one.
+std::unique_ptr<asio::ssl::context> make_ssl_context(const ConnectionOptions& o, const std::string& endpoint) {
+  namespace ssl = asio::ssl;
+  auto context = std::make_unique<ssl::context>(ssl::context::tls_client);
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  const std::string& name = o.tls.server_name.empty() ? o.host : o.tls.server_name;
+  try {
+    if (o.tls.verify_peer) {
+      context->set_verify_mode(ssl::verify_peer);
+      if (!o.tls.ca_file.empty()) context->load_verify_file(o.tls.ca_file);
+      if (!o.tls.ca_dir.empty()) context->add_verify_path(o.tls.ca_dir);
+      if (o.tls.ca_file.empty() && o.tls.ca_dir.empty()) context->set_default_verify_paths();
+      context->set_verify_callback(ssl::host_name_verification(name));
+    } else {
+      context->set_verify_mode(ssl::verify_none);
+    }
+    if (!o.tls.cert_file.empty()) {
+      context->use_certificate_chain_file(o.tls.cert_file);
+      context->use_private_key_file(o.tls.key_file, ssl::context::pem);
+    }
+  } catch (const boost::system::system_error& e) {
+    throw InvalidOptionsError("TLS settings for " + endpoint + " are unusable: " + e.code().message());
+  }
+  return context;
+}
+
+void Connection::Impl::connect_tcp(const ConnectionOptions& o, Clock::time_point deadline, const IoContext& ctx) {
+  using tcp = asio::ip::tcp;
+  std::unique_ptr<asio::ssl::context> context;
+  if (o.tls.enabled) context = make_ssl_context(o, endpoint);
+  std::vector<tcp::endpoint> endpoints;
+  error_code ec;
+  auto address = asio::ip::make_address(o.host, ec);
+  if (!ec) {
+    endpoints.emplace_back(address, o.port);
+  } else {
+    tcp::resolver resolver(io);
+    bool done = false;
+    error_code result;
+    resolver.async_resolve(o.host, std::to_string(o.port), [&](const error_code& e, tcp::resolver::results_type r) {
+      result = e;
+      for (const auto& entry : r) endpoints.push_back(entry.endpoint());
+      done = true;
+    });
+    if (!run_until(io, deadline, done, [&] { resolver.cancel(); })) ctx.timed_out("resolving");
+    if (result) connect_failed(endpoint, "resolving", result);
+  }
+
+  tcp::socket socket(io);
+  bool done = false;
+  error_code result;
+  asio::async_connect(socket, endpoints, [&](const error_code& e, const tcp::endpoint&) {
+    result = e;
+    done = true;
+  });
+  if (!run_until(io, deadline, done, [&] { socket.close(ec); })) ctx.timed_out("connecting to");
+  if (result) connect_failed(endpoint, "connecting to", result);
+  socket.set_option(tcp::no_delay(true), ec);
+  socket.set_option(asio::socket_base::keep_alive(true), ec);
+
+  if (!o.tls.enabled) {
+    transport = std::make_unique<PlainTransport<tcp::socket>>(std::move(socket), endpoint, &command_timeout);
+    return;
+  }
+
+  namespace ssl = asio::ssl;
+  const std::string& name = o.tls.server_name.empty() ? o.host : o.tls.server_name;
+  auto stream = std::make_unique<TlsTransport::Stream>(std::move(socket), *context);
+  if (!is_ip_literal(name) && SSL_set_tlsext_host_name(stream->native_handle(), name.c_str()) != 1) {
+    throw ConnectError("TLS with " + endpoint + " failed: could not set the SNI host name");
+  }
+  bool shaken = false;
+  error_code handshake;
+  stream->async_handshake(ssl::stream_base::client, [&](const error_code& e) {
+    handshake = e;
+    shaken = true;
+  });
+  if (!run_until(io, deadline, shaken, [&] { stream->lowest_layer().close(ec); })) {
+    ctx.timed_out("TLS handshake with");
+  }
+  if (handshake) connect_failed(endpoint, "TLS handshake with", handshake);
+  transport = std::make_unique<TlsTransport>(io, std::move(context), std::move(stream), endpoint, &command_timeout);
+}
+
+void Connection::Impl::setup(const ConnectionOptions& o, Clock::time_point deadline) {
+  Request request;
+  bool auth = !o.password.empty();
+  if (auth) {
+    if (o.username.empty()) {
+      request.push({"AUTH", o.password});
+    } else {
+      request.push({"AUTH", o.username, o.password});
+    }
+  }
+  std::string db = std::to_string(o.db);
+  if (o.db != 0) request.push({"SELECT", db});
+  if (!o.client_name.empty()) request.push({"CLIENT", "SETNAME", o.client_name});
+  if (request.empty()) return;
+
+  std::vector<Reply> replies;
+  round_trip(request, replies, deadline);
+  std::size_t i = 0;
+  if (auth && replies[i++].is_error()) {
+    throw AuthError("authentication to " + endpoint + " failed: " + replies[0].str);
+  }
+  for (; i < replies.size(); ++i) {
+    const Reply& r = replies[i];
+    if (!r.is_error()) continue;
+    if (r.str.rfind("NOAUTH", 0) == 0) throw AuthError("authentication to " + endpoint + " required: " + r.str);
+    throw ServerError(r.str, (o.db != 0 && i == (auth ? 1u : 0u) ? "SELECT " + db : std::string("CLIENT SETNAME")) +
+                                 " on " + endpoint);
+  }
+}
+
+void Connection::Impl::connect(const ConnectionOptions& o, Clock::time_point deadline) {
+  IoContext ctx{endpoint, o.connect_timeout};
+  if (!o.unix_path.empty()) {
+    connect_unix(o, deadline, ctx);
+  } else {
+    connect_tcp(o, deadline, ctx);
+  }
+  try {
+    setup(o, deadline);
+  } catch (const TimeoutError&) {
+    ctx.timed_out("connecting to");  // the connect deadline covers AUTH/SELECT too
+  }
+}
+
+void Connection::Impl::round_trip(const Request& request, std::vector<Reply>& replies, Clock::time_point deadline) {
+  transport->write_all(request.payload().data(), request.payload().size(), deadline);
+  replies.clear();
+  replies.reserve(request.size());
+  bool wait_first = true;
+  for (;;) {
+    while (auto reply = reader.next()) {
+      replies.push_back(std::move(*reply));
+      if (replies.size() == request.size()) {
+        if (reader.has_partial()) {
+          throw ProtocolError("invalid reply from the server: " + endpoint + " sent more replies than requested");
+        }
+        return;
+      }
+    }
+    std::size_t n = transport->read_some(buffer.data(), buffer.size(), deadline, wait_first);
+    wait_first = false;
+    reader.feed(buffer.data(), n);
+  }
+}
+
+Connection::Connection(const ConnectionOptions& options) {
+  options.validate();
+  impl_ = std::make_unique<Impl>(options);
+  try {
+    impl_->connect(options, Clock::now() + options.connect_timeout);
+  } catch (...) {
+    impl_->break_now();
+    throw;
+  }
+}
+
+Connection::~Connection() {
+  if (impl_) impl_->break_now();
+}
+
+void Connection::execute(const Request& request, std::vector<Reply>& replies) {
+  Impl& s = *impl_;
+  if (s.broken) throw IoError("connection to " + s.endpoint + " is broken by an earlier failure");
+  if (request.empty()) {
+    replies.clear();
+    return;
+  }
+  try {
+    s.round_trip(request, replies, Clock::now() + s.command_timeout);
+  } catch (...) {
+    s.break_now();  // a reply may still be on its way; nobody may read it
+    throw;
+  }
+}
+
+std::vector<Reply> Connection::execute(const Request& request) {
+  std::vector<Reply> replies;
+  execute(request, replies);
+  return replies;
+}
+
+Reply Connection::command(std::initializer_list<std::string_view> args) {
+  Request request(args);
+  std::vector<Reply> replies;
+  execute(request, replies);
+  if (replies[0].is_error()) throw ServerError(replies[0].str, std::string(*args.begin()) + " on " + endpoint());
+  return std::move(replies[0]);
+}
+
+bool Connection::ping() noexcept {
+  try {
+    Reply r = command({"PING"});
+    return r.is_status("PONG");
+  } catch (const std::exception&) {
+    impl_->break_now();  // a server that cannot answer PING is not worth keeping
+    return false;
+  }
+}
+
+bool Connection::broken() const noexcept { return impl_->broken; }
+
+void Connection::close() noexcept { impl_->break_now(); }
+
+void Connection::set_command_timeout(std::chrono::milliseconds timeout) {
+  if (timeout <= std::chrono::milliseconds::zero()) throw InvalidOptionsError("command_timeout must be positive");
+  impl_->command_timeout = timeout;
+}
+
+std::chrono::milliseconds Connection::command_timeout() const noexcept { return impl_->command_timeout; }
+
+const std::string& Connection::endpoint() const noexcept { return impl_->endpoint; }
+
+pid_t Connection::owner_pid() const noexcept { return impl_->pid; }
+
+}  // namespace redis_session::redis

@@ -1,0 +1,171 @@
+#include <charconv>
+#include <string>
+
+#include "redis_session/error.hpp"
+#include "redis_session/redis/options.hpp"
+
+namespace redis_session::redis {
+namespace {
+
+[[noreturn]] void bad_url(const std::string& why) { throw InvalidOptionsError("invalid Redis URL: " + why); }
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view in, const char* what) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) bad_url(std::string("truncated %-escape in ") + what);
+    int hi = hex_value(in[i + 1]);
+    int lo = hex_value(in[i + 2]);
+    if (hi < 0 || lo < 0) bad_url(std::string("bad %-escape in ") + what);
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+template <class Int>
+Int parse_number(std::string_view text, Int lo, Int hi, const char* what) {
+  Int value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < lo || value > hi) {
+    bad_url(std::string(what) + " '" + std::string(text) + "' is not a number from " + std::to_string(lo) + " to " +
+            std::to_string(hi));
+  }
+  return value;
+}
+
+// Splits "[user]:password@" off the front of authority, when present.
+void parse_userinfo(std::string_view& authority, ConnectionOptions& out) {
+  auto at = authority.rfind('@');
+  if (at == std::string_view::npos) return;
+  std::string_view userinfo = authority.substr(0, at);
+  authority.remove_prefix(at + 1);
+  auto colon = userinfo.find(':');
+  if (colon == std::string_view::npos) {
+    // redis://secret@host is the common "password only" spelling.
+    out.password = percent_decode(userinfo, "password");
+    return;
+  }
+  out.username = percent_decode(userinfo.substr(0, colon), "user name");
+  out.password = percent_decode(userinfo.substr(colon + 1), "password");
+}
+
+void parse_query(std::string_view query, ConnectionOptions& out) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    auto eq = pair.find('=');
+    std::string_view key = pair.substr(0, eq);
+    std::string_view value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    if (key == "db") {
+      out.db = parse_number<int>(value, 0, 1 << 20, "db");
+    } else {
+      bad_url("unknown query parameter '" + std::string(key) + "' (supported: db)");
+    }
+  }
+}
+
+}  // namespace
+
+ConnectionOptions parse_url(std::string_view url) {
+  ConnectionOptions out;
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) bad_url("missing scheme (expected redis://, rediss:// or unix://)");
+  std::string_view scheme = url.substr(0, scheme_end);
+  std::string_view rest = url.substr(scheme_end + 3);
+
+  std::string_view query;
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+
+  if (scheme == "unix") {
+    // unix://[user:pass@]/path: the authority ends where the absolute path begins.
+    auto slash = rest.find('/');
+    if (slash == std::string_view::npos) bad_url("unix:// needs an absolute socket path");
+    std::string_view authority = rest.substr(0, slash);
+    parse_userinfo(authority, out);
+    if (!authority.empty()) bad_url("unix:// takes no host, only a path");
+    out.unix_path = percent_decode(rest.substr(slash), "path");
+    if (out.unix_path.size() <= 1) bad_url("unix:// needs a socket path");
+    parse_query(query, out);
+    return out;
+  }
+  if (scheme == "rediss") {
+    out.tls.enabled = true;
+  } else if (scheme != "redis") {
+    bad_url("unsupported scheme '" + std::string(scheme) + "' (expected redis://, rediss:// or unix://)");
+  }
+
+  std::string_view authority = rest;
+  std::string_view path;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    authority = rest.substr(0, slash);
+    path = rest.substr(slash + 1);
+  }
+  parse_userinfo(authority, out);
+
+  std::string_view host = authority;
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) bad_url("unterminated '[' in IPv6 host");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') bad_url("unexpected text after IPv6 host");
+      port = after.substr(1);
+      if (port.empty()) bad_url("empty port");
+    }
+  } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+    if (port.empty()) bad_url("empty port");
+  }
+  if (host.empty()) bad_url("missing host");
+  out.host = std::string(host);
+  if (!port.empty()) out.port = parse_number<std::uint16_t>(port, 1, 65535, "port");
+  if (!path.empty()) out.db = parse_number<int>(path, 0, 1 << 20, "db");
+  parse_query(query, out);
+  return out;
+}
+
+void ConnectionOptions::validate() const {
+  auto bad = [](const std::string& why) { throw InvalidOptionsError("invalid connection options: " + why); };
+  if (unix_path.empty()) {
+    if (host.empty()) bad("host is empty");
+    if (port == 0) bad("port is 0");
+  } else if (tls.enabled) {
+    bad("TLS over a Unix socket is not supported");
+  }
+  if (db < 0) bad("db is negative");
+  if (!username.empty() && password.empty()) bad("username given without a password");
+  if (connect_timeout <= std::chrono::milliseconds::zero()) bad("connect_timeout must be positive");
+  if (command_timeout <= std::chrono::milliseconds::zero()) bad("command_timeout must be positive");
+  if (max_reply_bytes < 1024) bad("max_reply_bytes must be at least 1024");
+  for (char c : client_name) {
+    if (c <= ' ' || c > '~') bad("client_name may contain only printable characters without spaces");
+  }
+  if (tls.cert_file.empty() != tls.key_file.empty()) bad("tls.cert_file and tls.key_file go together");
+}
+
+std::string ConnectionOptions::endpoint() const {
+  if (!unix_path.empty()) return "unix:" + unix_path;
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return (tls.enabled ? "rediss://" : "") + h + ":" + std::to_string(port);
+}
+
+}  // namespace redis_session::redis

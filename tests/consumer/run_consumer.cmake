@@ -1,0 +1,25 @@
+# ctest driver: builds tests/consumer/project against redis_session, either
+# installed into a temp prefix (MODE=find_package) or via add_subdirectory,
+# then runs the program. Inputs: MODE, SOURCE_DIR, BUILD_DIR, WORK_DIR, GENERATOR.
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+
+function(run)
+  execute_process(COMMAND ${ARGV} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGV}")
+  endif()
+endfunction()
+
+set(args -S "${SOURCE_DIR}/tests/consumer/project" -B "${WORK_DIR}/build" -G "${GENERATOR}"
+         -DREDIS_SESSION_CONSUMER_MODE=${MODE})
+if(MODE STREQUAL "find_package")
+  run("${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${WORK_DIR}/prefix")
+  list(APPEND args "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix")
+else()
+  list(APPEND args "-DREDIS_SESSION_SOURCE_DIR=${SOURCE_DIR}")
+endif()
+run("${CMAKE_COMMAND}" ${args})
+run("${CMAKE_COMMAND}" --build "${WORK_DIR}/build")
+run("${WORK_DIR}/build/consumer")
+file(REMOVE_RECURSE "${WORK_DIR}")

@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/read.h>
 
+#include <algorithm>
 #include <string>
 
 #include "redis_session/error.hpp"
@@ -33,6 +34,10 @@ using redis::Reply;
 struct Context {
   ReplyLimits limits;
   const char* refusal = nullptr;
+  // What the reply being decoded holds so far. The buffered-bytes check in
+  // feed() alone does not bound it: decoded elements outlive their bytes.
+  std::size_t reply_bytes = 0;
+  std::size_t reply_elements = 0;
 };
 
 Reply::Type type_of(int hiredis_type) {
@@ -46,18 +51,42 @@ Reply::Type type_of(int hiredis_type) {
   }
 }
 
-// Children live inside their parent's element vector (sized once when the
-// array header is read, so the addresses are stable); only a root reply is
-// heap-allocated, and hiredis frees only roots through free_object.
-Reply* place(const redisReadTask* task) {
-  if (task->parent != nullptr) {
-    auto* parent = static_cast<Reply*>(task->parent->obj);
-    return &parent->elements[static_cast<std::size_t>(task->idx)];
+Context& context_of(const redisReadTask* task) { return *static_cast<Context*>(task->privdata); }
+
+// Charges one element of `bytes` to the reply's budget; false when over it.
+bool charge(Context& ctx, bool nested, std::size_t bytes) {
+  ctx.reply_bytes += bytes;
+  if (ctx.reply_bytes > ctx.limits.max_reply_bytes) {
+    ctx.refusal = "reply larger than the reply size limit";
+    return false;
   }
-  return new (std::nothrow) Reply();
+  if (nested && ++ctx.reply_elements > ctx.limits.max_elements) {
+    ctx.refusal = "reply has more elements than the element limit";
+    return false;
+  }
+  return true;
 }
 
-Context& context_of(const redisReadTask* task) { return *static_cast<Context*>(task->privdata); }
+// Children are appended to their parent's element vector as they arrive, so
+// a header that merely declares a huge array costs nothing until elements
+// come. Growing is safe: hiredis only keeps pointers to the ancestors of the
+// element being built, and an ancestor's own vector is not growing then.
+// Only a root reply is heap-allocated; hiredis frees only roots.
+// These run inside hiredis's C code, so nothing may throw out of them.
+Reply* place(const redisReadTask* task, std::size_t bytes) noexcept {
+  Context& ctx = context_of(task);
+  if (!charge(ctx, task->parent != nullptr, bytes)) return nullptr;
+  try {
+    if (task->parent != nullptr) {
+      auto* parent = static_cast<Reply*>(task->parent->obj);
+      return &parent->elements.emplace_back();
+    }
+    return new Reply();
+  } catch (const std::bad_alloc&) {
+    ctx.refusal = "out of memory";
+    return nullptr;
+  }
+}
 
 void* create_string(const redisReadTask* task, char* data, size_t len) {
   Context& ctx = context_of(task);
@@ -65,10 +94,16 @@ void* create_string(const redisReadTask* task, char* data, size_t len) {
     ctx.refusal = "bulk string longer than the reply size limit";
     return nullptr;
   }
-  Reply* r = place(task);
+  Reply* r = place(task, len);
   if (r == nullptr) return nullptr;
   r->type = type_of(task->type);
-  r->str.assign(data, len);
+  try {
+    r->str.assign(data, len);
+  } catch (const std::bad_alloc&) {
+    ctx.refusal = "out of memory";
+    if (task->parent == nullptr) delete r;  // a child stays owned by its parent
+    return nullptr;
+  }
   return r;
 }
 
@@ -82,15 +117,20 @@ void* create_array(const redisReadTask* task, int elements) {
     ctx.refusal = "array longer than the element limit";
     return nullptr;
   }
-  Reply* r = place(task);
+  Reply* r = place(task, 0);
   if (r == nullptr) return nullptr;
   r->type = Reply::Type::array;
-  r->elements.resize(static_cast<std::size_t>(elements));
+  try {
+    r->elements.reserve(std::min<std::size_t>(static_cast<std::size_t>(elements), 64));
+  } catch (const std::bad_alloc&) {
+    ctx.refusal = "out of memory";
+    return nullptr;
+  }
   return r;
 }
 
 void* create_integer(const redisReadTask* task, long long value) {
-  Reply* r = place(task);
+  Reply* r = place(task, 0);
   if (r == nullptr) return nullptr;
   r->type = Reply::Type::integer;
   r->integer = value;
@@ -98,7 +138,7 @@ void* create_integer(const redisReadTask* task, long long value) {
 }
 
 void* create_nil(const redisReadTask* task) {
-  Reply* r = place(task);
+  Reply* r = place(task, 0);
   if (r == nullptr) return nullptr;
   r->type = Reply::Type::nil;
   return r;
@@ -135,6 +175,9 @@ void ReplyReader::feed(const char* data, std::size_t size) {
   if (r->err != 0) state_->fail();
   std::size_t buffered = r->len - r->pos;
   if (buffered + size > state_->context.limits.max_reply_bytes) {
+    // The chunk is dropped, so the stream is out of step from here on: stay failed.
+    state_->context.refusal = "reply larger than the reply size limit";
+    r->err = REDIS_ERR_PROTOCOL;
     throw ProtocolError("invalid reply from the server: reply larger than " +
                         std::to_string(state_->context.limits.max_reply_bytes) + " bytes");
   }
@@ -145,13 +188,16 @@ std::optional<redis::Reply> ReplyReader::next() {
   void* obj = nullptr;
   if (redisReaderGetReply(state_->reader, &obj) != REDIS_OK) state_->fail();
   if (obj == nullptr) return std::nullopt;
+  state_->context.reply_bytes = 0;
+  state_->context.reply_elements = 0;
   std::unique_ptr<Reply> owned(static_cast<Reply*>(obj));
   return std::move(*owned);
 }
 
 bool ReplyReader::has_partial() const noexcept {
   const redisReader* r = state_->reader;
-  return r->len > r->pos || r->ridx >= 0;
+  // next() on an empty buffer leaves ridx at 0 with no type byte read yet.
+  return r->len > r->pos || (r->ridx >= 0 && r->rstack[0].type >= 0);
 }
 
 }  // namespace redis_session::detail

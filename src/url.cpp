@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <charconv>
 #include <string>
 
@@ -107,7 +108,12 @@ ConnectionOptions parse_url(std::string_view url) {
   if (scheme == "rediss") {
     out.tls.enabled = true;
   } else if (scheme != "redis") {
-    bad_url("unsupported scheme '" + std::string(scheme) + "' (expected redis://, rediss:// or unix://)");
+    // Quote the scheme only when it is plainly one: a garbled URL may carry a password before "://".
+    bool plain = scheme.size() <= 16 && std::all_of(scheme.begin(), scheme.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+';
+    });
+    bad_url("unsupported scheme" + (plain ? " '" + std::string(scheme) + "'" : std::string()) +
+            " (expected redis://, rediss:// or unix://)");
   }
 
   std::string_view authority = rest;
@@ -115,6 +121,11 @@ ConnectionOptions parse_url(std::string_view url) {
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
     authority = rest.substr(0, slash);
     path = rest.substr(slash + 1);
+  }
+  // An unencoded '/' or '?' in the password ends the authority early; say so
+  // rather than quote the rest of the password back as a bad port, db or query.
+  if (path.find('@') != std::string_view::npos || query.find('@') != std::string_view::npos) {
+    bad_url("'@' after the host (percent-encode '/' and '?' in the user name and password)");
   }
   parse_userinfo(authority, out);
 

@@ -1,8 +1,9 @@
 #pragma once
 // Incremental RESP decoder: hiredis's redisReader does the parsing, our object
 // functions build redis::Reply values directly. Bounded: a reply whose
-// buffered bytes, bulk length or array length exceed the limits is a
-// ProtocolError, never an abort or an unbounded allocation. Nesting deeper
+// buffered bytes, string bytes or element count exceed the limits is a
+// ProtocolError, never an abort or an unbounded allocation; a declared array
+// length allocates nothing until its elements arrive. Nesting deeper
 // than hiredis 0.14's 7 levels is a ProtocolError too.
 //
 // Thread safety: none; one reader per connection.
@@ -16,9 +17,11 @@
 
 namespace redis_session::detail {
 
+// Per reply. Together they bound a reply's memory: at most max_reply_bytes
+// of string data and max_elements nested elements (of sizeof(Reply) each).
 struct ReplyLimits {
-  std::size_t max_reply_bytes = 512u * 1024 * 1024;  // Redis's own proto-max-bulk-len
-  std::size_t max_elements = 16u * 1024 * 1024;      // per array
+  std::size_t max_reply_bytes = 512u * 1024 * 1024;  // buffered and string bytes; Redis's proto-max-bulk-len
+  std::size_t max_elements = 1024u * 1024;           // elements inside arrays, at any depth
 };
 
 class ReplyReader {

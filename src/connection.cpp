@@ -248,6 +248,9 @@ struct Connection::Impl {
   detail::ReplyReader reader;
   std::array<char, 16 * 1024> buffer{};
   bool broken = false;
+  bool failed_before_reply = false;
+  bool got_reply_bytes = false;  // during the current round trip
+  std::uint64_t round_trips = 0;
   pid_t pid = ::getpid();
 
   explicit Impl(const ConnectionOptions& o)
@@ -418,6 +421,7 @@ void Connection::Impl::connect(const ConnectionOptions& o, Clock::time_point dea
 }
 
 void Connection::Impl::round_trip(const Request& request, std::vector<Reply>& replies, Clock::time_point deadline) {
+  got_reply_bytes = false;
   transport->write_all(request.payload().data(), request.payload().size(), deadline);
   replies.clear();
   replies.reserve(request.size());
@@ -429,10 +433,12 @@ void Connection::Impl::round_trip(const Request& request, std::vector<Reply>& re
         if (reader.has_partial()) {
           throw ProtocolError("invalid reply from the server: " + endpoint + " sent more replies than requested");
         }
+        ++round_trips;
         return;
       }
     }
     std::size_t n = transport->read_some(buffer.data(), buffer.size(), deadline, wait_first);
+    got_reply_bytes = true;
     wait_first = false;
     reader.feed(buffer.data(), n);
   }
@@ -463,6 +469,7 @@ void Connection::execute(const Request& request, std::vector<Reply>& replies) {
   try {
     s.round_trip(request, replies, Clock::now() + s.command_timeout);
   } catch (...) {
+    s.failed_before_reply = !s.got_reply_bytes;
     s.break_now();  // a reply may still be on its way; nobody may read it
     throw;
   }
@@ -493,6 +500,10 @@ bool Connection::ping() noexcept {
 }
 
 bool Connection::broken() const noexcept { return impl_->broken; }
+
+bool Connection::failed_before_reply() const noexcept { return impl_->failed_before_reply; }
+
+std::uint64_t Connection::round_trips() const noexcept { return impl_->round_trips; }
 
 void Connection::close() noexcept { impl_->break_now(); }
 

@@ -4,12 +4,7 @@
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 
-function(run)
-  execute_process(COMMAND ${ARGV} RESULT_VARIABLE rc)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "failed (${rc}): ${ARGV}")
-  endif()
-endfunction()
+include("${CMAKE_CURRENT_LIST_DIR}/run_command.cmake")
 
 set(args -S "${SOURCE_DIR}/tests/consumer/project" -B "${WORK_DIR}/build" -G "${GENERATOR}"
          -DREDIS_SESSION_CONSUMER_MODE=${MODE})

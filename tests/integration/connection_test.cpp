@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "redis_session/error.hpp"
+#include "support/messages.hpp"
 #include "support/redis_server.hpp"
 
 namespace redis_session {
@@ -42,15 +43,7 @@ void expect_near_deadline(std::chrono::milliseconds elapsed, std::chrono::millis
   EXPECT_LE(elapsed.count(), target.count() * 12 / 10) << "overshot the deadline";
 }
 
-template <class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
+using test::message_of;
 
 class ConnectionTest : public ::testing::Test {
  protected:

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -77,6 +78,11 @@ class Connection {
   bool ping() noexcept;
 
   bool broken() const noexcept;
+  // After a failure: true when not one byte of a reply had arrived, so the
+  // server may never have seen the request (e.g. a stale pooled socket).
+  bool failed_before_reply() const noexcept;
+  // Round trips completed; 0 for a connection never used since connecting.
+  std::uint64_t round_trips() const noexcept;
   // Closes the socket; the connection is broken afterwards. Writes nothing.
   void close() noexcept;
 

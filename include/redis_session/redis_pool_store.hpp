@@ -1,0 +1,116 @@
+#pragma once
+// The production SessionStore: one Redis hash per session at
+// "<namespace>:<id>", one hash field per session field, on a bounded pool of
+// connections. Every operation is one round trip: a Lua script (EVALSHA,
+// falling back to EVAL after a restart empties the script cache) where
+// atomicity needs one (save, increment, regenerate, and load/touch when an
+// absolute lifetime is set), otherwise a pipeline of plain commands, which
+// costs Redis a fraction of the CPU.
+//
+// Values: integers are stored as decimal text (so HINCRBY works on them),
+// everything else through the codec. Store metadata (the creation time) lives
+// in fields whose names start with a NUL byte, which user field names may not.
+//
+// Retries: load, save, touch, exists and destroy are retried once when a
+// connection that had worked before fails before any byte of its reply
+// (typically a socket the server closed while it sat idle); the idle
+// connections of the pool are dropped first so the retry gets a fresh one.
+// increment is never retried.
+//
+// Thread safety: all member functions may be called concurrently.
+// Lifetime: a shared pool outlives the store as long as anyone holds it.
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "redis_session/codec.hpp"
+#include "redis_session/pool.hpp"
+#include "redis_session/redis/connection.hpp"
+#include "redis_session/redis/options.hpp"
+#include "redis_session/session_store.hpp"
+
+namespace redis_session {
+
+namespace detail {
+struct LuaScript;
+}  // namespace detail
+
+using ConnectionPool = Pool<redis::Connection>;
+
+// A pool of Redis connections, for several stores to share.
+std::shared_ptr<ConnectionPool> make_connection_pool(const redis::ConnectionOptions& connection,
+                                                     PoolOptions pool = {});
+
+struct RedisPoolStoreOptions {
+  // Where Redis is. When `url` is set it replaces host, port, unix_path,
+  // username, password, db and tls.enabled of `connection`; the rest
+  // (timeouts, TLS files, client name) still comes from `connection`.
+  redis::ConnectionOptions connection;
+  std::string url;
+  PoolOptions pool;
+  // A ready pool to use instead of building one from connection/url/pool
+  // (the seed's POOL option): several stores may share one pool.
+  std::shared_ptr<ConnectionPool> shared_pool;
+
+  // Keys are "<key_namespace>:<id>". 1 to 256 bytes, no whitespace or control
+  // characters. Glob characters are allowed (they are escaped for SCAN).
+  std::string key_namespace = "session";
+  ExpiryOptions expiry;
+  Codec codec = json_codec();
+  // Tried in order when `codec` cannot decode a stored value, so a deployment
+  // can switch formats without logging everyone out. Writes use `codec`.
+  std::vector<Codec> fallback_codecs;
+  // A save with an encoded value larger than this throws ValueTooLargeError
+  // and writes nothing.
+  std::size_t max_value_bytes = 1024 * 1024;
+};
+
+class RedisPoolStore final : public SessionStore {
+ public:
+  // Validates everything, builds the pool (connections open lazily). Throws
+  // InvalidOptionsError.
+  explicit RedisPoolStore(RedisPoolStoreOptions options);
+  ~RedisPoolStore() override;
+  RedisPoolStore(const RedisPoolStore&) = delete;
+  RedisPoolStore& operator=(const RedisPoolStore&) = delete;
+
+  std::optional<Fields> load(std::string_view id) override;
+  SaveResult save(std::string_view id, const SessionChanges& changes) override;
+  std::optional<long long> increment(std::string_view id, std::string_view field, long long by,
+                                     bool create) override;
+  bool destroy(std::string_view id) override;
+  bool touch(std::string_view id) override;
+  bool exists(std::string_view id) override;
+  RegenerateResult regenerate(std::string_view old_id, std::string_view new_id) override;
+  std::size_t count() override;
+  void for_each_id(const std::function<void(std::string_view)>& f) override;
+  std::size_t clear() override;
+
+  ConnectionPool& pool() noexcept { return *pool_; }
+  const std::shared_ptr<ConnectionPool>& shared_pool() const noexcept { return pool_; }
+  const RedisPoolStoreOptions& options() const noexcept { return options_; }
+  // Round trips to Redis made by this store since construction.
+  std::uint64_t round_trips() const noexcept { return round_trips_.load(std::memory_order_relaxed); }
+
+ private:
+  template <class F>
+  auto run(bool idempotent, F&& f);
+  void execute(redis::Connection& c, const redis::Request& request, std::vector<redis::Reply>& replies);
+  redis::Reply eval(redis::Connection& c, const detail::LuaScript& script, std::vector<std::string_view>& args);
+  std::string key(std::string_view id) const;
+  std::string encode(std::string_view field, const nlohmann::json& value) const;
+  Fields decode(std::string_view key, std::vector<redis::Reply>& flat) const;
+  template <class F>
+  void scan(F&& page);
+
+  RedisPoolStoreOptions options_;
+  std::shared_ptr<ConnectionPool> pool_;
+  std::string idle_ms_;
+  std::string absolute_ms_;  // "0": none
+  std::atomic<std::uint64_t> round_trips_{0};
+};
+
+}  // namespace redis_session

@@ -178,7 +178,15 @@ std::string RedisPoolStore::encode(std::string_view field, const nlohmann::json&
   if (value.is_number_integer() && !(value.is_number_unsigned() && value.get<std::uint64_t>() > INT64_MAX)) {
     bytes = std::to_string(value.get<long long>());
   } else {
-    bytes = options_.codec.serialize(value);
+    // A codec may throw anything (nlohmann refuses invalid UTF-8, a user
+    // codec its own errors): the caller gets a typed error naming the field,
+    // and nothing is written. Its message is not passed on: it may quote data.
+    try {
+      bytes = options_.codec.serialize(value);
+    } catch (const std::exception&) {
+      throw InvalidOptionsError("cannot encode session field '" + std::string(field) + "' with codec " +
+                                options_.codec.name);
+    }
   }
   if (bytes.size() > options_.max_value_bytes) {
     throw ValueTooLargeError("value of session field '" + std::string(field) + "' is " + std::to_string(bytes.size()) +

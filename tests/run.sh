@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs what is
 # missing, then builds and runs ctest in three flavours:
-#   release  Release build, -Werror: unit, integration, examples, consumer
-#            packages, and every benchmark once in --quick mode
+#   release  Release build, -Werror: unit, integration, examples (smoke-tested
+#            against throwaway servers), the demo in headless Chromium, consumer
+#            packages and the README quick start, every benchmark in --quick mode
 #   asan     ASan + UBSan: unit and integration tests
 #   tsan     ThreadSanitizer: unit and integration tests
 # Every test that needs Redis starts its own redis-server on a free port in a
@@ -11,6 +12,8 @@
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/cmake/install-deps.sh" || { echo "dependency installation failed"; exit 1; }
+# The browser test of the demo (release flavour) needs chromium and playwright-core.
+"$root/tests/e2e/install-e2e-deps.sh" || { echo "e2e dependency installation failed"; exit 1; }
 
 flavours=("$@")
 [ ${#flavours[@]} -gt 0 ] || flavours=(release asan tsan)

@@ -11,6 +11,15 @@ set(args -S "${SOURCE_DIR}/tests/consumer/project" -B "${WORK_DIR}/build" -G "${
 if(MODE STREQUAL "find_package")
   run("${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${WORK_DIR}/prefix")
   list(APPEND args "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix")
+elseif(MODE STREQUAL "fetchcontent")
+  # FetchContent clones the committed HEAD of this checkout, or uses the
+  # directory itself when it is not one.
+  execute_process(COMMAND git -C "${SOURCE_DIR}" rev-parse HEAD OUTPUT_VARIABLE tag
+                  OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    set(tag "")  # not a checkout (a source tarball): FetchContent takes the directory as it is
+  endif()
+  list(APPEND args "-DREDIS_SESSION_SOURCE_DIR=${SOURCE_DIR}" "-DREDIS_SESSION_GIT_TAG=${tag}")
 else()
   list(APPEND args "-DREDIS_SESSION_SOURCE_DIR=${SOURCE_DIR}")
 endif()

@@ -266,6 +266,14 @@ TEST_F(RedisPoolStoreTest, SaveOverTheValueLimitWritesNothing) {
   EXPECT_FALSE(store.exists("new"));
 }
 
+TEST_F(RedisPoolStoreTest, AValueTheCodecCannotEncodeIsATypedErrorAndWritesNothing) {
+  RedisPoolStore store(options());
+  store.save("enc", create({{"a", 1}}));
+  // nlohmann's dump() refuses invalid UTF-8 with its own exception type.
+  EXPECT_THROW(store.save("enc", update({{"b", "ok"}, {"bad", std::string("\xff\xfe")}})), InvalidOptionsError);
+  EXPECT_FALSE(store.load("enc")->contains("b"));
+}
+
 TEST_F(RedisPoolStoreTest, OptionsAreValidated) {
   auto expect_invalid = [&](auto mutate) {
     RedisPoolStoreOptions o = options();

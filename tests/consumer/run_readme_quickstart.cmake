@@ -1,0 +1,42 @@
+# ctest driver: extracts the quick start from README.md (the ```cpp block
+# after the "<!-- quickstart -->" marker), builds it against redis_session
+# installed into a temp prefix, and runs it with URL as its argument.
+# Inputs: SOURCE_DIR, BUILD_DIR, WORK_DIR, GENERATOR, URL.
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}/project")
+
+file(READ "${SOURCE_DIR}/README.md" readme)
+string(FIND "${readme}" "<!-- quickstart -->" marker)
+if(marker EQUAL -1)
+  message(FATAL_ERROR "README.md has no <!-- quickstart --> marker")
+endif()
+string(SUBSTRING "${readme}" ${marker} -1 rest)
+string(FIND "${rest}" "```cpp\n" open)
+string(FIND "${rest}" "\n```\n" close)
+if(open EQUAL -1 OR close EQUAL -1 OR close LESS open)
+  message(FATAL_ERROR "no ```cpp block after the quickstart marker")
+endif()
+math(EXPR start "${open} + 7")
+math(EXPR length "${close} - ${start} + 1")
+string(SUBSTRING "${rest}" ${start} ${length} code)
+string(REGEX MATCHALL "\n" lines "${code}")
+list(LENGTH lines count)
+if(count GREATER 25)
+  message(FATAL_ERROR "the quick start has ${count} lines; the README promises at most 25")
+endif()
+file(WRITE "${WORK_DIR}/project/main.cpp" "${code}")
+file(WRITE "${WORK_DIR}/project/CMakeLists.txt" "cmake_minimum_required(VERSION 3.20)
+project(quickstart LANGUAGES CXX)
+set(CMAKE_CXX_STANDARD 17)
+find_package(redis_session CONFIG REQUIRED)
+add_executable(quickstart main.cpp)
+target_link_libraries(quickstart PRIVATE redis_session::redis_session)
+")
+
+include("${CMAKE_CURRENT_LIST_DIR}/run_command.cmake")
+run("${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${WORK_DIR}/prefix")
+run("${CMAKE_COMMAND}" -S "${WORK_DIR}/project" -B "${WORK_DIR}/build" -G "${GENERATOR}"
+    "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix")
+run("${CMAKE_COMMAND}" --build "${WORK_DIR}/build")
+run("${WORK_DIR}/build/quickstart" "${URL}")
+file(REMOVE_RECURSE "${WORK_DIR}")

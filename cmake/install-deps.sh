@@ -4,7 +4,8 @@
 # passed as arguments (e.g. wrk for the HTTP benchmark).
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config libhiredis-dev libboost-dev libssl-dev openssl
-          nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev redis-server redis-tools "$@")
+          nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev redis-server redis-tools
+          clang libclang-rt-14-dev "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

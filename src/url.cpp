@@ -158,6 +158,12 @@ void ConnectionOptions::validate() const {
   auto bad = [](const std::string& why) { throw InvalidOptionsError("invalid connection options: " + why); };
   if (unix_path.empty()) {
     if (host.empty()) bad("host is empty");
+    for (char c : host) {
+      // Names, IPv4, IPv6 (without brackets) and an IPv6 zone ("fe80::1%eth0").
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+                c == '_' || c == ':' || c == '%';
+      if (!ok) bad("host may contain only letters, digits and . - _ : %");
+    }
     if (port == 0) bad("port is 0");
   } else if (tls.enabled) {
     bad("TLS over a Unix socket is not supported");

@@ -6,9 +6,11 @@
 #            packages and the README quick start, every benchmark in --quick mode
 #   asan     ASan + UBSan: unit and integration tests
 #   tsan     ThreadSanitizer: unit and integration tests
+#   fuzz     clang + libFuzzer (ASan+UBSan): the decoder, URL, cookie and codec
+#            fuzzers, 20 s each
 # Every test that needs Redis starts its own redis-server on a free port in a
-# temp dir and removes it. Usage: tests/run.sh [release] [asan] [tsan]
-# (default: all three). Exits non-zero if anything fails.
+# temp dir and removes it. Usage: tests/run.sh [release] [asan] [tsan] [fuzz]
+# (default: all four). Exits non-zero if anything fails.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/cmake/install-deps.sh" || { echo "dependency installation failed"; exit 1; }
@@ -16,7 +18,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/tests/e2e/install-e2e-deps.sh" || { echo "e2e dependency installation failed"; exit 1; }
 
 flavours=("$@")
-[ ${#flavours[@]} -gt 0 ] || flavours=(release asan tsan)
+[ ${#flavours[@]} -gt 0 ] || flavours=(release asan tsan fuzz)
 build_root=${REDIS_SESSION_BUILD_ROOT:-$root/build}
 jobs=$(nproc)
 failed=()
@@ -32,6 +34,10 @@ run_flavour() {
     tsan) type=RelWithDebInfo
           cxxflags="-O1 -g -fsanitize=thread -Wno-tsan"
           extra+=(-DREDIS_SESSION_BUILD_EXAMPLES=OFF -DREDIS_SESSION_BUILD_BENCHMARKS=OFF); labels="unit|integration" ;;
+    fuzz) type=RelWithDebInfo
+          cxxflags="-O1 -g -fsanitize=address,undefined -fsanitize=fuzzer-no-link -fno-sanitize-recover=all"
+          extra+=(-DCMAKE_CXX_COMPILER=clang++ -DREDIS_SESSION_BUILD_TESTS=OFF -DREDIS_SESSION_BUILD_EXAMPLES=OFF
+                  -DREDIS_SESSION_BUILD_BENCHMARKS=OFF -DREDIS_SESSION_BUILD_FUZZERS=ON); labels="fuzz" ;;
     *) echo "unknown flavour $name"; return 1 ;;
   esac
   echo "=== $name: configure and build ($dir)"

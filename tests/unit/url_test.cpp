@@ -454,3 +454,24 @@ TEST(Endpoint, NeverContainsCredentials) {
 
 }  // namespace
 }  // namespace redis_session::redis
+
+namespace redis_session::redis {
+namespace {
+
+// Found by fuzz_url: a host of arbitrary bytes passed validation.
+TEST(Validate, HostMayHoldOnlyHostCharacters) {
+  for (std::string bad : {std::string("r\xd2,\xff"), std::string("a b"), std::string("a/b"), std::string("a@b"),
+                          std::string("a\nb"), std::string("a\0b", 3)}) {
+    ConnectionOptions o;
+    o.host = bad;
+    EXPECT_THROW(o.validate(), InvalidOptionsError);
+  }
+  for (std::string good : {"localhost", "redis-1.example.com", "10.0.0.1", "::1", "fe80::1%eth0", "my_host"}) {
+    ConnectionOptions o;
+    o.host = good;
+    EXPECT_NO_THROW(o.validate()) << good;
+  }
+}
+
+}  // namespace
+}  // namespace redis_session::redis

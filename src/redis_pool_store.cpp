@@ -149,9 +149,13 @@ auto RedisPoolStore::run(bool idempotent, F&& f) {
   return f(*fresh);
 }
 
-void RedisPoolStore::execute(Connection& c, const Request& request, std::vector<Reply>& replies) {
+// One round trip; callers need only its first reply (a load's HGETALL, the
+// script's result, the single command's answer).
+Reply RedisPoolStore::first_reply(Connection& c, const Request& request) {
   round_trips_.fetch_add(1, std::memory_order_relaxed);
+  std::vector<Reply> replies;
   c.execute(request, replies);
+  return std::move(replies[0]);
 }
 
 Reply RedisPoolStore::eval(Connection& c, const detail::LuaScript& script, std::vector<std::string_view>& args) {
@@ -160,17 +164,16 @@ Reply RedisPoolStore::eval(Connection& c, const detail::LuaScript& script, std::
   args[1] = script.sha;
   Request request;
   request.push(args);
-  std::vector<Reply> replies;
-  execute(c, request, replies);
-  if (replies[0].is_error() && replies[0].str.rfind("NOSCRIPT", 0) == 0) {
+  Reply reply = first_reply(c, request);
+  if (reply.is_error() && reply.str.rfind("NOSCRIPT", 0) == 0) {
     // The script cache is empty after a restart or failover; EVAL reloads it.
     args[0] = "EVAL";
     args[1] = script.source;
     request.clear();
     request.push(args);
-    execute(c, request, replies);
+    reply = first_reply(c, request);
   }
-  return std::move(replies[0]);
+  return reply;
 }
 
 std::string RedisPoolStore::encode(std::string_view field, const nlohmann::json& value) const {
@@ -249,9 +252,7 @@ std::optional<Fields> RedisPoolStore::load(std::string_view id) {
     }
     Request request;
     request.push({"HGETALL", k}).push({"PEXPIRE", k, idle_ms_});
-    std::vector<Reply> replies;
-    execute(c, request, replies);
-    return std::move(replies[0]);
+    return first_reply(c, request);
   });
   if (hash.is_error()) throw_reply_error(hash, k);
   if (!hash.is_array()) unexpected_reply("load", hash);
@@ -306,10 +307,7 @@ std::optional<long long> RedisPoolStore::increment(std::string_view id, std::str
 bool RedisPoolStore::destroy(std::string_view id) {
   const std::string k = key(id);
   Reply r = run(true, [&](Connection& c) {
-    Request request{"UNLINK", k};
-    std::vector<Reply> replies;
-    execute(c, request, replies);
-    return std::move(replies[0]);
+    return first_reply(c, Request{"UNLINK", k});
   });
   if (r.is_error()) throw_reply_error(r, k);
   return r.integer > 0;
@@ -322,10 +320,7 @@ bool RedisPoolStore::touch(std::string_view id) {
       std::vector<std::string_view> args = {"", "", "1", k, idle_ms_, absolute_ms_};
       return eval(c, detail::touch_script(), args);
     }
-    Request request{"PEXPIRE", k, idle_ms_};
-    std::vector<Reply> replies;
-    execute(c, request, replies);
-    return std::move(replies[0]);
+    return first_reply(c, Request{"PEXPIRE", k, idle_ms_});
   });
   if (r.is_error()) throw_reply_error(r, k);
   if (!r.is_integer()) unexpected_reply("touch", r);
@@ -335,10 +330,7 @@ bool RedisPoolStore::touch(std::string_view id) {
 bool RedisPoolStore::exists(std::string_view id) {
   const std::string k = key(id);
   Reply r = run(true, [&](Connection& c) {
-    Request request{"EXISTS", k};
-    std::vector<Reply> replies;
-    execute(c, request, replies);
-    return std::move(replies[0]);
+    return first_reply(c, Request{"EXISTS", k});
   });
   if (!r.is_integer()) unexpected_reply("exists", r);
   return r.integer == 1;
@@ -362,10 +354,7 @@ void RedisPoolStore::scan(F&& page) {
   std::string cursor = "0";
   do {
     Reply r = run(true, [&](Connection& c) {
-      Request request{"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
-      std::vector<Reply> replies;
-      execute(c, request, replies);
-      return std::move(replies[0]);
+      return first_reply(c, Request{"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
     });
     if (r.is_error()) throw ServerError(r.str, "SCAN of namespace " + options_.key_namespace);
     if (!r.is_array() || r.elements.size() != 2) unexpected_reply("SCAN", r);
@@ -399,11 +388,7 @@ std::size_t RedisPoolStore::clear() {
     for (const Reply& k : keys) argv.push_back(k.str);
     Request request;
     request.push(argv);
-    Reply r = run(true, [&](Connection& c) {
-      std::vector<Reply> replies;
-      execute(c, request, replies);
-      return std::move(replies[0]);
-    });
+    Reply r = run(true, [&](Connection& c) { return first_reply(c, request); });
     if (!r.is_integer()) unexpected_reply("UNLINK", r);
     removed += static_cast<std::size_t>(r.integer);
   });

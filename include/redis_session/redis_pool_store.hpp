@@ -98,7 +98,7 @@ class RedisPoolStore final : public SessionStore {
  private:
   template <class F>
   auto run(bool idempotent, F&& f);
-  void execute(redis::Connection& c, const redis::Request& request, std::vector<redis::Reply>& replies);
+  redis::Reply first_reply(redis::Connection& c, const redis::Request& request);
   redis::Reply eval(redis::Connection& c, const detail::LuaScript& script, std::vector<std::string_view>& args);
   std::string key(std::string_view id) const;
   std::string encode(std::string_view field, const nlohmann::json& value) const;

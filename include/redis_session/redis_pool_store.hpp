@@ -30,6 +30,7 @@
 #include "redis_session/pool.hpp"
 #include "redis_session/redis/connection.hpp"
 #include "redis_session/redis/options.hpp"
+#include "redis_session/redis/topology.hpp"
 #include "redis_session/session_store.hpp"
 
 namespace redis_session {
@@ -50,6 +51,12 @@ struct RedisPoolStoreOptions {
   // (timeouts, TLS files, client name) still comes from `connection`.
   redis::ConnectionOptions connection;
   std::string url;
+  // Redis Cluster or Sentinel instead of one server (see redis/topology.hpp;
+  // a redis+cluster:// or redis+sentinel:// `url` fills these). Credentials,
+  // TLS and timeouts for every data node come from `connection`. A cluster
+  // gets one pool per primary, each with the `pool` options.
+  std::optional<redis::ClusterOptions> cluster;
+  std::optional<redis::SentinelOptions> sentinel;
   PoolOptions pool;
   // A ready pool to use instead of building one from connection/url/pool
   // (the seed's POOL option): several stores may share one pool.

@@ -140,4 +140,21 @@ const LuaScript& touch_script() {
   return s;
 }
 
+// Regenerate between two cluster slots, second step: the old hash's fields
+// (metadata included) under the new key, if it is free. ARGV: idle, absolute,
+// field/value pairs.
+const LuaScript& import_script() {
+  static const LuaScript s = make_script("import", REDIS_SESSION_LUA_PRELUDE
+      "if redis.call('EXISTS', key) == 1 then return 'EXISTS' end\n"
+      "local i = 3\n"
+      "while i <= #ARGV do\n"
+      "  local j = math.min(i + 999, #ARGV)\n"
+      "  redis.call('HSET', key, unpack(ARGV, i, j))\n"
+      "  i = j + 1\n"
+      "end\n"
+      REDIS_SESSION_LUA_SLIDE("key", "'GONE'")
+      "return 'OK'\n");
+  return s;
+}
+
 }  // namespace redis_session::detail

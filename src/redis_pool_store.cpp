@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <thread>
 
 #include "redis_session/detail/lua_scripts.hpp"
+#include "redis_session/detail/router.hpp"
 #include "redis_session/error.hpp"
 
 namespace redis_session {
@@ -69,8 +72,38 @@ std::string glob_escape(std::string_view text) {
   return out;
 }
 
+// The first word of an error reply: "MOVED", "ASK", "TRYAGAIN"...
+std::string_view error_prefix(const Reply& r) {
+  std::string_view text(r.str);
+  return text.substr(0, text.find(' '));
+}
+
+// Where Redis moves the topology under a call: asking again later may work.
+bool is_transient(std::string_view prefix) {
+  return prefix == "TRYAGAIN" || prefix == "CLUSTERDOWN" || prefix == "READONLY" || prefix == "MASTERDOWN" ||
+         prefix == "LOADING";
+}
+
+// A url of redis+cluster:// or redis+sentinel:// fills options.cluster / options.sentinel.
+void apply_topology_url(RedisPoolStoreOptions& o) {
+  if (o.url.empty() || !redis::is_topology_url(o.url)) return;
+  if (o.cluster || o.sentinel) {
+    throw InvalidOptionsError("invalid RedisPoolStore options: a cluster or sentinel url and the cluster/sentinel "
+                              "options are exclusive");
+  }
+  redis::TopologyUrl t = redis::parse_topology_url(o.url);
+  o.connection.username = t.connection.username;
+  o.connection.password = t.connection.password;
+  o.connection.db = t.connection.db;
+  o.connection.tls.enabled = t.connection.tls.enabled;
+  o.cluster = std::move(t.cluster);
+  o.sentinel = std::move(t.sentinel);
+  o.url.clear();
+}
+
 redis::ConnectionOptions connection_options(const RedisPoolStoreOptions& o) {
   redis::ConnectionOptions c = o.connection;
+  if (o.cluster || o.sentinel) c.unix_path.clear();  // every node's address comes from the topology
   if (!o.url.empty()) {
     redis::ConnectionOptions u = redis::parse_url(o.url);
     c.host = u.host;
@@ -97,6 +130,14 @@ void validate(const RedisPoolStoreOptions& o) {
     if (!c.deserialize) bad("fallback codec '" + c.name + "' has no deserialize");
   }
   if (o.max_value_bytes == 0) bad("max_value_bytes must be positive");
+  if (o.cluster && o.sentinel) bad("cluster and sentinel are exclusive");
+  if ((o.cluster || o.sentinel) && o.shared_pool) bad("shared_pool is for one server, not a cluster or sentinels");
+  if ((o.cluster || o.sentinel) && !o.url.empty()) bad("url is for one server; cluster and sentinel have their own");
+  if (o.cluster) {
+    o.cluster->validate();
+    if (o.connection.db != 0) bad("Redis Cluster has only db 0");
+  }
+  if (o.sentinel) o.sentinel->validate();
 }
 
 }  // namespace
@@ -115,13 +156,28 @@ std::shared_ptr<ConnectionPool> make_connection_pool(const redis::ConnectionOpti
 // ---------------------------------------------------------------- store
 
 RedisPoolStore::RedisPoolStore(RedisPoolStoreOptions options) : options_(std::move(options)) {
+  apply_topology_url(options_);
   validate(options_);
-  pool_ = options_.shared_pool ? options_.shared_pool : make_connection_pool(connection_options(options_), options_.pool);
+  router_ = detail::make_router(options_, connection_options(options_));
+  if (!router_->is_cluster) single_pool_ = router_->primaries().front()->pool;
   idle_ms_ = std::to_string(options_.expiry.idle_timeout.count());
   absolute_ms_ = options_.expiry.absolute_lifetime ? std::to_string(options_.expiry.absolute_lifetime->count()) : "0";
 }
 
 RedisPoolStore::~RedisPoolStore() = default;
+
+ConnectionPool& RedisPoolStore::pool() { return *shared_pool(); }
+
+const std::shared_ptr<ConnectionPool>& RedisPoolStore::shared_pool() const {
+  if (!single_pool_) throw InvalidOptionsError("a cluster store has one pool per primary: use pools()");
+  return single_pool_;
+}
+
+std::vector<std::shared_ptr<ConnectionPool>> RedisPoolStore::pools() {
+  std::vector<std::shared_ptr<ConnectionPool>> out;
+  for (const auto& node : router_->primaries()) out.push_back(node->pool);
+  return out;
+}
 
 std::string RedisPoolStore::key(std::string_view id) const {
   detail::check_id(id);
@@ -132,46 +188,135 @@ std::string RedisPoolStore::key(std::string_view id) const {
   return k;
 }
 
+// A leased connection, and whether each command on it must follow an ASKING
+// (the call was redirected by ASK to a node importing the slot).
+struct RedisPoolStore::Link {
+  Connection& connection;
+  bool asking;
+
+  Request& push(Request& request, std::initializer_list<std::string_view> argv) const {
+    if (asking) request.push({"ASKING"});
+    return request.push(argv);
+  }
+  Request& push(Request& request, const std::vector<std::string_view>& argv) const {
+    if (asking) request.push({"ASKING"});
+    return request.push(argv);
+  }
+};
+
+// Where a call goes: the node of a key's slot, or one given node (SCAN).
+struct RedisPoolStore::Route {
+  std::uint16_t slot = 0;
+  std::shared_ptr<detail::Node> node;
+
+  static Route of(std::string_view key) { return {redis::key_slot(key), nullptr}; }
+};
+
+// One try on one node. A connection that had worked before and fails before
+// any byte of its reply was most likely closed by the server while it sat
+// idle (restart, failover, timeout): an idempotent call gets one fresh
+// connection, after the pool's other idle ones, as stale, are dropped.
+// `sent` says whether anything may have reached the server.
 template <class F>
-auto RedisPoolStore::run(bool idempotent, F&& f) {
-  auto lease = pool_->acquire();
+Reply RedisPoolStore::attempt(detail::Node& node, bool idempotent, bool asking, bool& sent, F& f) {
+  sent = false;
+  auto lease = node.pool->acquire();
   bool reused = lease->round_trips() > 0;
   try {
-    return f(*lease);
+    sent = true;
+    Link link{*lease, asking};
+    return f(link);
   } catch (const IoError&) {
     if (!idempotent || !reused || !lease->failed_before_reply()) throw;
   }
-  // The server likely closed its idle sockets (restart, failover, timeout):
-  // its other idle connections are as stale as this one was.
   lease.reset();
-  pool_->drop_idle();
-  auto fresh = pool_->acquire();
-  return f(*fresh);
+  node.pool->drop_idle();
+  sent = false;
+  auto fresh = node.pool->acquire();
+  sent = true;
+  Link link{*fresh, asking};
+  return f(link);
+}
+
+// A call to the node that serves `route`, following the topology as it moves
+// (see the header). Error replies that are not about the topology are
+// returned for the caller to interpret.
+template <class F>
+Reply RedisPoolStore::run(const Route& route, bool idempotent, F&& f) {
+  detail::Router& router = *router_;
+  const bool routed = !route.node;
+  std::shared_ptr<detail::Node> node = route.node;
+  bool asking = false;
+  int redirects = 0;
+  const auto deadline = std::chrono::steady_clock::now() + router.retry_window;
+  auto backoff = router.retry_backoff;
+  // Sleeps before another try; false when that would pass the retry window.
+  auto pause = [&] {
+    if (router.retry_window.count() == 0 || std::chrono::steady_clock::now() + backoff > deadline) return false;
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, router.retry_backoff * 8);
+    return true;
+  };
+  for (;;) {
+    Reply reply;
+    bool sent = false;
+    try {
+      if (!node) node = router.node_for(route.slot);
+      reply = attempt(*node, idempotent, asking, sent, f);
+    } catch (const ConnectionError& e) {
+      // Unreachable, reset or timed out: after a failover another node may
+      // answer. A call that may have been applied is repeated only when
+      // repeating it changes nothing.
+      if (e.errc() == Errc::auth_failed || (sent && !idempotent) || !pause()) throw;
+      router.refresh();
+      if (routed) node.reset();
+      asking = false;
+      continue;
+    }
+    if (!reply.is_error()) return reply;
+    std::string_view prefix = error_prefix(reply);
+    if (router.is_cluster && routed && (prefix == "MOVED" || prefix == "ASK")) {
+      // Not executed: safe to send again, wherever it now belongs.
+      if (++redirects > router.max_redirects) return reply;
+      std::string_view target(reply.str);
+      target = target.substr(target.rfind(' ') + 1);
+      asking = prefix == "ASK";
+      node = router.redirected(route.slot, target, !asking);
+      continue;
+    }
+    if (is_transient(prefix) && pause()) {
+      if (prefix != "TRYAGAIN") router.refresh();
+      if (routed) node.reset();
+      asking = false;
+      continue;
+    }
+    return reply;
+  }
 }
 
 // One round trip; callers need only its first reply (a load's HGETALL, the
 // script's result, the single command's answer).
-Reply RedisPoolStore::first_reply(Connection& c, const Request& request) {
+Reply RedisPoolStore::first_reply(Link& link, const Request& request) {
   round_trips_.fetch_add(1, std::memory_order_relaxed);
   std::vector<Reply> replies;
-  c.execute(request, replies);
-  return std::move(replies[0]);
+  link.connection.execute(request, replies);
+  return std::move(replies[link.asking ? 1 : 0]);
 }
 
-Reply RedisPoolStore::eval(Connection& c, const detail::LuaScript& script, std::vector<std::string_view>& args) {
+Reply RedisPoolStore::eval(Link& link, const detail::LuaScript& script, std::vector<std::string_view>& args) {
   // args: [command placeholder, script placeholder, numkeys, keys..., argv...]
   args[0] = "EVALSHA";
   args[1] = script.sha;
   Request request;
-  request.push(args);
-  Reply reply = first_reply(c, request);
+  link.push(request, args);
+  Reply reply = first_reply(link, request);
   if (reply.is_error() && reply.str.rfind("NOSCRIPT", 0) == 0) {
     // The script cache is empty after a restart or failover; EVAL reloads it.
     args[0] = "EVAL";
     args[1] = script.source;
     request.clear();
-    request.push(args);
-    reply = first_reply(c, request);
+    link.push(request, args);
+    reply = first_reply(link, request);
   }
   return reply;
 }
@@ -245,14 +390,15 @@ Fields RedisPoolStore::decode(std::string_view key, std::vector<Reply>& flat) co
 
 std::optional<Fields> RedisPoolStore::load(std::string_view id) {
   const std::string k = key(id);
-  Reply hash = run(true, [&](Connection& c) {
+  Reply hash = run(Route::of(k), true, [&](Link& link) {
     if (options_.expiry.absolute_lifetime) {
       std::vector<std::string_view> args = {"", "", "1", k, idle_ms_, absolute_ms_};
-      return eval(c, detail::load_script(), args);
+      return eval(link, detail::load_script(), args);
     }
     Request request;
-    request.push({"HGETALL", k}).push({"PEXPIRE", k, idle_ms_});
-    return first_reply(c, request);
+    link.push(request, {"HGETALL", k});
+    link.push(request, {"PEXPIRE", k, idle_ms_});
+    return first_reply(link, request);
   });
   if (hash.is_error()) throw_reply_error(hash, k);
   if (!hash.is_array()) unexpected_reply("load", hash);
@@ -282,7 +428,7 @@ SaveResult RedisPoolStore::save(std::string_view id, const SessionChanges& chang
   }
   for (const std::string& field : changes.erase) args.push_back(field);
 
-  Reply r = run(true, [&](Connection& c) { return eval(c, detail::save_script(), args); });
+  Reply r = run(Route::of(k), true, [&](Link& link) { return eval(link, detail::save_script(), args); });
   if (r.is_error()) throw_reply_error(r, k);
   if (is_word(r, "OK")) return SaveResult::saved;
   if (is_word(r, "GONE")) return SaveResult::gone;
@@ -296,7 +442,7 @@ std::optional<long long> RedisPoolStore::increment(std::string_view id, std::str
   detail::check_field(field);
   std::string delta = std::to_string(by);
   std::vector<std::string_view> args = {"", "", "1", k, idle_ms_, absolute_ms_, field, delta, create ? "1" : "0"};
-  Reply r = run(false, [&](Connection& c) { return eval(c, detail::increment_script(), args); });
+  Reply r = run(Route::of(k), false, [&](Link& link) { return eval(link, detail::increment_script(), args); });
   if (r.is_error()) throw_reply_error(r, k, field);
   if (r.is_nil()) return std::nullopt;
   long long value = 0;
@@ -304,23 +450,27 @@ std::optional<long long> RedisPoolStore::increment(std::string_view id, std::str
   return value;
 }
 
+Reply RedisPoolStore::first_reply(Link& link, std::initializer_list<std::string_view> argv) {
+  Request request;
+  link.push(request, argv);
+  return first_reply(link, request);
+}
+
 bool RedisPoolStore::destroy(std::string_view id) {
   const std::string k = key(id);
-  Reply r = run(true, [&](Connection& c) {
-    return first_reply(c, Request{"UNLINK", k});
-  });
+  Reply r = run(Route::of(k), true, [&](Link& link) { return first_reply(link, {"UNLINK", k}); });
   if (r.is_error()) throw_reply_error(r, k);
   return r.integer > 0;
 }
 
 bool RedisPoolStore::touch(std::string_view id) {
   const std::string k = key(id);
-  Reply r = run(true, [&](Connection& c) {
+  Reply r = run(Route::of(k), true, [&](Link& link) {
     if (options_.expiry.absolute_lifetime) {
       std::vector<std::string_view> args = {"", "", "1", k, idle_ms_, absolute_ms_};
-      return eval(c, detail::touch_script(), args);
+      return eval(link, detail::touch_script(), args);
     }
-    return first_reply(c, Request{"PEXPIRE", k, idle_ms_});
+    return first_reply(link, {"PEXPIRE", k, idle_ms_});
   });
   if (r.is_error()) throw_reply_error(r, k);
   if (!r.is_integer()) unexpected_reply("touch", r);
@@ -329,9 +479,8 @@ bool RedisPoolStore::touch(std::string_view id) {
 
 bool RedisPoolStore::exists(std::string_view id) {
   const std::string k = key(id);
-  Reply r = run(true, [&](Connection& c) {
-    return first_reply(c, Request{"EXISTS", k});
-  });
+  Reply r = run(Route::of(k), true, [&](Link& link) { return first_reply(link, {"EXISTS", k}); });
+  if (r.is_error()) throw_reply_error(r, k);
   if (!r.is_integer()) unexpected_reply("exists", r);
   return r.integer == 1;
 }
@@ -339,8 +488,11 @@ bool RedisPoolStore::exists(std::string_view id) {
 RegenerateResult RedisPoolStore::regenerate(std::string_view old_id, std::string_view new_id) {
   const std::string old_key = key(old_id);
   const std::string new_key = key(new_id);
+  if (redis::key_slot(old_key) != redis::key_slot(new_key) && router_->is_cluster) {
+    return regenerate_across_slots(old_key, new_key);
+  }
   std::vector<std::string_view> args = {"", "", "2", old_key, new_key, idle_ms_, absolute_ms_};
-  Reply r = run(false, [&](Connection& c) { return eval(c, detail::regenerate_script(), args); });
+  Reply r = run(Route::of(old_key), false, [&](Link& link) { return eval(link, detail::regenerate_script(), args); });
   if (r.is_error()) throw_reply_error(r, old_key);
   if (is_word(r, "OK")) return RegenerateResult::moved;
   if (is_word(r, "GONE")) return RegenerateResult::gone;
@@ -348,19 +500,54 @@ RegenerateResult RedisPoolStore::regenerate(std::string_view old_id, std::string
   unexpected_reply("regenerate", r);
 }
 
+// Two keys in two slots (of a cluster) cannot be renamed in one atomic step.
+// The new key is written first, from a copy of the old hash, metadata
+// included; only then is the old one deleted. A save to the old id after
+// that reports gone. If the old session was destroyed while it was copied,
+// the copy is removed again: a destroyed session is never resurrected.
+RegenerateResult RedisPoolStore::regenerate_across_slots(const std::string& old_key, const std::string& new_key) {
+  Reply hash = run(Route::of(old_key), true, [&](Link& link) { return first_reply(link, {"HGETALL", old_key}); });
+  if (hash.is_error()) throw_reply_error(hash, old_key);
+  if (!hash.is_array()) unexpected_reply("regenerate", hash);
+  if (hash.elements.empty()) {
+    Reply taken = run(Route::of(new_key), true, [&](Link& link) { return first_reply(link, {"EXISTS", new_key}); });
+    if (taken.is_error()) throw_reply_error(taken, new_key);
+    return taken.integer == 1 ? RegenerateResult::exists : RegenerateResult::gone;
+  }
+  std::vector<std::string_view> args = {"", "", "1", new_key, idle_ms_, absolute_ms_};
+  args.reserve(args.size() + hash.elements.size());
+  for (const Reply& element : hash.elements) args.push_back(element.str);
+  Reply r = run(Route::of(new_key), false, [&](Link& link) { return eval(link, detail::import_script(), args); });
+  if (r.is_error()) throw_reply_error(r, new_key);
+  if (is_word(r, "EXISTS")) return RegenerateResult::exists;
+  if (!is_word(r, "OK") && !is_word(r, "GONE")) unexpected_reply("regenerate", r);
+  Reply removed = run(Route::of(old_key), false, [&](Link& link) { return first_reply(link, {"UNLINK", old_key}); });
+  if (removed.is_error()) throw_reply_error(removed, old_key);
+  if (is_word(r, "GONE")) return RegenerateResult::gone;  // past its absolute lifetime: both are gone now
+  if (removed.integer == 0) {
+    run(Route::of(new_key), false, [&](Link& link) { return first_reply(link, {"UNLINK", new_key}); });
+    return RegenerateResult::gone;
+  }
+  return RegenerateResult::moved;
+}
+
+// Calls page(keys) for every key of the namespace, node by node.
 template <class F>
 void RedisPoolStore::scan(F&& page) {
   const std::string pattern = glob_escape(options_.key_namespace) + ":*";
-  std::string cursor = "0";
-  do {
-    Reply r = run(true, [&](Connection& c) {
-      return first_reply(c, Request{"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
-    });
-    if (r.is_error()) throw ServerError(r.str, "SCAN of namespace " + options_.key_namespace);
-    if (!r.is_array() || r.elements.size() != 2) unexpected_reply("SCAN", r);
-    cursor = r.elements[0].str;
-    if (!r.elements[1].elements.empty()) page(r.elements[1].elements);
-  } while (cursor != "0");
+  for (const std::shared_ptr<detail::Node>& node : router_->primaries()) {
+    Route on_node{0, node};
+    std::string cursor = "0";
+    do {
+      Reply r = run(on_node, true, [&](Link& link) {
+        return first_reply(link, {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      });
+      if (r.is_error()) throw ServerError(r.str, "SCAN of namespace " + options_.key_namespace);
+      if (!r.is_array() || r.elements.size() != 2) unexpected_reply("SCAN", r);
+      cursor = r.elements[0].str;
+      if (!r.elements[1].elements.empty()) page(r.elements[1].elements);
+    } while (cursor != "0");
+  }
 }
 
 std::size_t RedisPoolStore::count() {
@@ -375,7 +562,8 @@ void RedisPoolStore::for_each_id(const std::function<void(std::string_view)>& f)
   scan([&](const std::vector<Reply>& keys) {
     for (const Reply& k : keys) ids.push_back(k.str.substr(skip));
   });
-  // SCAN may return a key twice; callers get each id once.
+  // SCAN may return a key twice (and a key moving between cluster nodes may
+  // be seen on both); callers get each id once.
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   for (const std::string& id : ids) f(id);
@@ -384,11 +572,24 @@ void RedisPoolStore::for_each_id(const std::function<void(std::string_view)>& f)
 std::size_t RedisPoolStore::clear() {
   std::size_t removed = 0;
   scan([&](const std::vector<Reply>& keys) {
+    if (router_->is_cluster) {
+      // Keys on one node may sit in different slots, which one UNLINK refuses
+      // (CROSSSLOT): each key on its own, routed, so a slot moving meanwhile is followed.
+      for (const Reply& k : keys) {
+        Reply r = run(Route::of(k.str), true, [&](Link& link) { return first_reply(link, {"UNLINK", k.str}); });
+        if (r.is_error()) throw_reply_error(r, k.str);
+        removed += static_cast<std::size_t>(r.integer);
+      }
+      return;
+    }
     std::vector<std::string_view> argv = {"UNLINK"};
     for (const Reply& k : keys) argv.push_back(k.str);
-    Request request;
-    request.push(argv);
-    Reply r = run(true, [&](Connection& c) { return first_reply(c, request); });
+    Route route{0, router_->primaries().front()};
+    Reply r = run(route, true, [&](Link& link) {
+      Request request;
+      link.push(request, argv);
+      return first_reply(link, request);
+    });
     if (!r.is_integer()) unexpected_reply("UNLINK", r);
     removed += static_cast<std::size_t>(r.integer);
   });

@@ -1,9 +1,12 @@
 #include <algorithm>
 #include <charconv>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "redis_session/error.hpp"
 #include "redis_session/redis/options.hpp"
+#include "redis_session/redis/topology.hpp"
 
 namespace redis_session::redis {
 namespace {
@@ -183,6 +186,104 @@ std::string ConnectionOptions::endpoint() const {
   if (!unix_path.empty()) return "unix:" + unix_path;
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   return (tls.enabled ? "rediss://" : "") + h + ":" + std::to_string(port);
+}
+
+}  // namespace redis_session::redis
+
+// ---------------------------------------------------------------- topologies
+
+namespace redis_session::redis {
+
+std::pair<std::string, std::uint16_t> parse_host_port(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    throw InvalidOptionsError("invalid node address '" + std::string(text.substr(0, 64)) + "': " + why);
+  };
+  std::string_view host = text;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) bad("unterminated '['");
+    host = text.substr(1, close - 1);
+    if (text.substr(close + 1, 1) != ":") bad("expected host:port");
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) bad("expected host:port");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty()) bad("missing host");
+  std::uint16_t number = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number == 0) bad("bad port");
+  ConnectionOptions probe;
+  probe.host = std::string(host);
+  probe.port = number;
+  probe.validate();  // the host's characters
+  return {probe.host, number};
+}
+
+bool is_topology_url(std::string_view url) {
+  for (std::string_view scheme : {"redis+cluster://", "rediss+cluster://", "redis+sentinel://", "rediss+sentinel://"}) {
+    if (url.substr(0, scheme.size()) == scheme) return true;
+  }
+  return false;
+}
+
+TopologyUrl parse_topology_url(std::string_view url) {
+  auto scheme_end = url.find("://");
+  std::string_view scheme = scheme_end == std::string_view::npos ? std::string_view() : url.substr(0, scheme_end);
+  bool cluster = scheme == "redis+cluster" || scheme == "rediss+cluster";
+  bool sentinel = scheme == "redis+sentinel" || scheme == "rediss+sentinel";
+  if (!cluster && !sentinel) bad_url("expected redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://");
+  TopologyUrl out;
+  out.connection.tls.enabled = scheme.front() == 'r' && scheme.substr(0, 6) == "rediss";
+  std::string_view rest = url.substr(scheme_end + 3);
+  std::string_view query;
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  std::string_view authority = rest;
+  std::string_view path;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    authority = rest.substr(0, slash);
+    path = rest.substr(slash + 1);
+  }
+  if (path.find('@') != std::string_view::npos || query.find('@') != std::string_view::npos) {
+    bad_url("'@' after the hosts (percent-encode '/' and '?' in the user name and password)");
+  }
+  parse_userinfo(authority, out.connection);
+  std::vector<std::string> nodes;
+  while (!authority.empty()) {
+    auto comma = authority.find(',');
+    std::string_view one = authority.substr(0, comma);
+    authority = comma == std::string_view::npos ? std::string_view() : authority.substr(comma + 1);
+    if (one.empty()) bad_url("empty host in the list");
+    if (one.find(':') == std::string_view::npos) {
+      nodes.push_back(std::string(one) + (cluster ? ":6379" : ":26379"));  // the default ports
+    } else {
+      nodes.emplace_back(one);
+    }
+    parse_host_port(nodes.back());
+  }
+  if (nodes.empty()) bad_url("missing host");
+  parse_query(query, out.connection);
+  if (cluster) {
+    if (!path.empty()) bad_url("a cluster URL has no path (Redis Cluster has only db 0)");
+    if (out.connection.db != 0) bad_url("Redis Cluster has only db 0");
+    out.cluster.emplace();
+    out.cluster->seeds = std::move(nodes);
+  } else {
+    auto slash = path.find('/');
+    std::string_view name = path.substr(0, slash);
+    if (name.empty()) bad_url("a sentinel URL needs the master name as its path: redis+sentinel://host:port/name");
+    if (slash != std::string_view::npos) out.connection.db = parse_number<int>(path.substr(slash + 1), 0, 1 << 20, "db");
+    out.sentinel.emplace();
+    out.sentinel->master_name = percent_decode(name, "master name");
+    out.sentinel->sentinels = std::move(nodes);
+  }
+  return out;
 }
 
 }  // namespace redis_session::redis

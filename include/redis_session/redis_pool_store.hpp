@@ -15,15 +15,31 @@
 // connection that had worked before fails before any byte of its reply
 // (typically a socket the server closed while it sat idle); the idle
 // connections of the pool are dropped first so the retry gets a fresh one.
-// increment is never retried.
+// increment and regenerate are never retried that way.
+//
+// Cluster and Sentinel (options.cluster / options.sentinel): a call follows
+// MOVED (and learns the slot map again) and ASK (ASKING, then the call once
+// on the importing node), at most cluster.max_redirects hops. While the
+// topology moves (TRYAGAIN, CLUSTERDOWN, READONLY, MASTERDOWN, LOADING, or a
+// node that cannot be reached) a call is tried again with backoff for at most
+// retry_window, after which its last error is thrown. A call that may already
+// have been applied is tried again only when it is idempotent: increment and
+// regenerate are repeated only when nothing was sent. A session is one key,
+// so it lives in one slot; regenerate between two slots writes the new key
+// first, then deletes the old one, after which a save to the old id reports
+// gone.
 //
 // Thread safety: all member functions may be called concurrently.
 // Lifetime: a shared pool outlives the store as long as anyone holds it.
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "redis_session/codec.hpp"
@@ -37,6 +53,8 @@ namespace redis_session {
 
 namespace detail {
 struct LuaScript;
+struct Node;
+class Router;
 }  // namespace detail
 
 using ConnectionPool = Pool<redis::Connection>;
@@ -96,17 +114,27 @@ class RedisPoolStore final : public SessionStore {
   void for_each_id(const std::function<void(std::string_view)>& f) override;
   std::size_t clear() override;
 
-  ConnectionPool& pool() noexcept { return *pool_; }
-  const std::shared_ptr<ConnectionPool>& shared_pool() const noexcept { return pool_; }
+  // The pool of a one-server or Sentinel store. A cluster store has one pool
+  // per primary (pools()); for it these throw InvalidOptionsError.
+  ConnectionPool& pool();
+  const std::shared_ptr<ConnectionPool>& shared_pool() const;
+  // Every pool the store uses now: one, or one per cluster primary.
+  std::vector<std::shared_ptr<ConnectionPool>> pools();
   const RedisPoolStoreOptions& options() const noexcept { return options_; }
   // Round trips to Redis made by this store since construction.
   std::uint64_t round_trips() const noexcept { return round_trips_.load(std::memory_order_relaxed); }
 
  private:
+  struct Link;
+  struct Route;
   template <class F>
-  auto run(bool idempotent, F&& f);
-  redis::Reply first_reply(redis::Connection& c, const redis::Request& request);
-  redis::Reply eval(redis::Connection& c, const detail::LuaScript& script, std::vector<std::string_view>& args);
+  redis::Reply run(const Route& route, bool idempotent, F&& f);
+  template <class F>
+  redis::Reply attempt(detail::Node& node, bool idempotent, bool asking, bool& sent, F& f);
+  redis::Reply first_reply(Link& link, const redis::Request& request);
+  redis::Reply first_reply(Link& link, std::initializer_list<std::string_view> argv);
+  redis::Reply eval(Link& link, const detail::LuaScript& script, std::vector<std::string_view>& args);
+  RegenerateResult regenerate_across_slots(const std::string& old_key, const std::string& new_key);
   std::string key(std::string_view id) const;
   std::string encode(std::string_view field, const nlohmann::json& value) const;
   Fields decode(std::string_view key, std::vector<redis::Reply>& flat) const;
@@ -114,7 +142,8 @@ class RedisPoolStore final : public SessionStore {
   void scan(F&& page);
 
   RedisPoolStoreOptions options_;
-  std::shared_ptr<ConnectionPool> pool_;
+  std::unique_ptr<detail::Router> router_;
+  std::shared_ptr<ConnectionPool> single_pool_;  // null for a cluster
   std::string idle_ms_;
   std::string absolute_ms_;  // "0": none
   std::atomic<std::uint64_t> round_trips_{0};

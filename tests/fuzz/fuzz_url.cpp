@@ -9,6 +9,7 @@
 
 #include "redis_session/error.hpp"
 #include "redis_session/redis/options.hpp"
+#include "redis_session/redis/topology.hpp"
 
 namespace {
 
@@ -25,6 +26,13 @@ std::string validation_message(const redis_session::redis::ConnectionOptions& o)
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string url(reinterpret_cast<const char*>(data), size);
+  // Cluster and sentinel URLs: accepted ones name valid nodes.
+  try {
+    redis_session::redis::TopologyUrl t = redis_session::redis::parse_topology_url(url);
+    if (t.cluster) t.cluster->validate();
+    if (t.sentinel) t.sentinel->validate();
+  } catch (const redis_session::InvalidOptionsError&) {
+  }
   redis_session::redis::ConnectionOptions o;
   try {
     o = redis_session::redis::parse_url(url);

@@ -1,0 +1,392 @@
+#include "redis_session/detail/router.hpp"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <utility>
+
+#include "redis_session/error.hpp"
+
+namespace redis_session::detail {
+
+using redis::Connection;
+using redis::ConnectionOptions;
+using redis::Reply;
+using Clock = std::chrono::steady_clock;
+
+std::string endpoint_of(std::string_view host, std::uint16_t port) {
+  std::string out = host.find(':') != std::string_view::npos ? "[" + std::string(host) + "]" : std::string(host);
+  return out + ":" + std::to_string(port);
+}
+
+std::shared_ptr<Node> Router::redirected(std::uint16_t, std::string_view endpoint, bool) {
+  throw ProtocolError("redirection to " + std::string(endpoint) + " from a server that is not in a cluster");
+}
+
+namespace {
+
+ConnectionOptions at(const ConnectionOptions& base, const std::string& endpoint) {
+  ConnectionOptions o = base;
+  auto [host, port] = redis::parse_host_port(endpoint);
+  o.host = std::move(host);
+  o.port = port;
+  o.unix_path.clear();
+  return o;
+}
+
+// ---------------------------------------------------------------- one server
+
+class StandaloneRouter final : public Router {
+ public:
+  explicit StandaloneRouter(std::shared_ptr<ConnectionPool> pool)
+      : node_(std::make_shared<Node>(Node{"", std::move(pool)})) {}
+  std::shared_ptr<Node> node_for(std::uint16_t) override { return node_; }
+  std::vector<std::shared_ptr<Node>> primaries() override { return {node_}; }
+
+ private:
+  std::shared_ptr<Node> node_;
+};
+
+// ---------------------------------------------------------------- sentinel
+
+// One pool whose connections go to whichever server the sentinels name as
+// the master. Every new connection asks the sentinels first and checks ROLE,
+// so a reconnect follows a failover; when the answer changes, the idle
+// connections to the old master are dropped and busy ones are closed when
+// they come back (is_broken), so nothing is written to a demoted master.
+class SentinelRouter final : public Router {
+ public:
+  SentinelRouter(ConnectionOptions base, redis::SentinelOptions sentinel, PoolOptions pool_options)
+      : base_(std::move(base)), sentinel_(std::move(sentinel)) {
+    retry_window = sentinel_.retry_window;
+    retry_backoff = sentinel_.retry_backoff;
+    PoolHooks<Connection> hooks;
+    hooks.create = [this] { return connect_master(); };
+    hooks.validate = [this](Connection& c) { return c.ping() && c.endpoint() == master(); };
+    hooks.is_broken = [this](const Connection& c) { return c.broken() || c.endpoint() != master(); };
+    node_ = std::make_shared<Node>(
+        Node{"sentinel:" + sentinel_.master_name, std::make_shared<ConnectionPool>(std::move(hooks), pool_options)});
+  }
+  ~SentinelRouter() override { node_->pool->close(); }
+
+  std::shared_ptr<Node> node_for(std::uint16_t) override { return node_; }
+  std::vector<std::shared_ptr<Node>> primaries() override { return {node_}; }
+
+  void refresh() noexcept override {
+    try {
+      follow(resolve());
+    } catch (const std::exception&) {
+      // No sentinel answered: the next connect tries again and reports it.
+    }
+  }
+
+ private:
+  std::unique_ptr<Connection> connect_master() {
+    ConnectionOptions options = resolve();
+    follow(options);
+    auto connection = std::make_unique<Connection>(options);
+    Reply role = connection->command({"ROLE"});
+    if (!role.is_array() || role.elements.empty() || role.elements[0].str != "master") {
+      // Sentinels are still promoting the replica, or were told about a
+      // failover this server has not seen yet: not a place to write.
+      throw ConnectError(options.endpoint() + ", named master '" + sentinel_.master_name +
+                         "' by the sentinels, is not a master (ROLE: " +
+                         (role.is_array() && !role.elements.empty() ? role.elements[0].str : "?") + ")");
+    }
+    return connection;
+  }
+
+  // Asks the sentinels in order; the first that knows the master moves to the front.
+  ConnectionOptions resolve() {
+    std::vector<std::string> order;
+    {
+      std::lock_guard lock(mutex_);
+      order = sentinel_.sentinels;
+    }
+    std::string last_error = "no answer";
+    for (const std::string& address : order) {
+      try {
+        ConnectionOptions options;
+        auto [host, port] = redis::parse_host_port(address);
+        options.host = host;
+        options.port = port;
+        options.username = sentinel_.username;
+        options.password = sentinel_.password;
+        options.client_name = base_.client_name;
+        options.connect_timeout = sentinel_.sentinel_timeout;
+        options.command_timeout = sentinel_.sentinel_timeout;
+        Connection connection(options);
+        Reply r = connection.command({"SENTINEL", "get-master-addr-by-name", sentinel_.master_name});
+        if (!r.is_array() || r.elements.size() != 2) {
+          last_error = address + " does not know master '" + sentinel_.master_name + "'";
+          continue;
+        }
+        std::uint16_t master_port = redis::parse_host_port("x:" + r.elements[1].str).second;
+        promote(address);
+        ConnectionOptions master = base_;
+        master.host = r.elements[0].str;
+        master.port = master_port;
+        master.unix_path.clear();
+        return master;
+      } catch (const Error& e) {
+        last_error = address + ": " + e.what();
+      }
+    }
+    throw ConnectError("no sentinel (of " + std::to_string(order.size()) + ") named a master for '" +
+                       sentinel_.master_name + "'; last: " + last_error);
+  }
+
+  void promote(const std::string& address) {
+    std::lock_guard lock(mutex_);
+    auto it = std::find(sentinel_.sentinels.begin(), sentinel_.sentinels.end(), address);
+    if (it != sentinel_.sentinels.end()) std::rotate(sentinel_.sentinels.begin(), it, it + 1);
+  }
+
+  void follow(const ConnectionOptions& master) {
+    std::string endpoint = master.endpoint();
+    {
+      std::lock_guard lock(mutex_);
+      if (endpoint == master_) return;
+      master_ = std::move(endpoint);
+    }
+    node_->pool->drop_idle();
+  }
+
+  std::string master() const {
+    std::lock_guard lock(mutex_);
+    return master_;
+  }
+
+  const ConnectionOptions base_;
+  mutable std::mutex mutex_;
+  redis::SentinelOptions sentinel_;  // sentinels reordered under mutex_
+  std::string master_;               // ConnectionOptions::endpoint() of the master; under mutex_
+  std::shared_ptr<Node> node_;
+};
+
+// ---------------------------------------------------------------- cluster
+
+constexpr std::size_t slot_count = 16384;
+
+struct Range {
+  long long first;
+  long long last;
+  std::string endpoint;
+};
+
+// CLUSTER SHARDS (Redis 7): per shard, "slots" [first, last, ...] and
+// "nodes", each a flat list of name/value pairs.
+bool parse_shards(const Reply& r, bool tls, std::vector<Range>& out) {
+  if (!r.is_array()) return false;
+  for (const Reply& shard : r.elements) {
+    if (!shard.is_array()) return false;
+    const Reply* slots = nullptr;
+    const Reply* nodes = nullptr;
+    for (std::size_t i = 0; i + 1 < shard.elements.size(); i += 2) {
+      if (shard.elements[i].str == "slots") slots = &shard.elements[i + 1];
+      if (shard.elements[i].str == "nodes") nodes = &shard.elements[i + 1];
+    }
+    if (!slots || !nodes) return false;
+    std::string endpoint;
+    for (const Reply& node : nodes->elements) {
+      std::map<std::string, const Reply*, std::less<>> field;
+      for (std::size_t i = 0; i + 1 < node.elements.size(); i += 2) field[node.elements[i].str] = &node.elements[i + 1];
+      auto role = field.find("role");
+      if (role == field.end() || role->second->str != "master") continue;
+      auto ip = field.find("ip");
+      auto port = field.find(tls && field.count("tls-port") ? "tls-port" : "port");
+      if (ip == field.end() || port == field.end() || !port->second->is_integer()) return false;
+      endpoint = endpoint_of(ip->second->str, static_cast<std::uint16_t>(port->second->integer));
+    }
+    if (endpoint.empty()) continue;  // a shard whose master is gone: its slots have no owner for now
+    for (std::size_t i = 0; i + 1 < slots->elements.size(); i += 2) {
+      out.push_back({slots->elements[i].integer, slots->elements[i + 1].integer, endpoint});
+    }
+  }
+  return true;
+}
+
+// CLUSTER SLOTS (before Redis 7): [first, last, [ip, port, id...], replicas...].
+bool parse_slots(const Reply& r, const std::string& asked_host, std::vector<Range>& out) {
+  if (!r.is_array()) return false;
+  for (const Reply& range : r.elements) {
+    if (!range.is_array() || range.elements.size() < 3 || !range.elements[2].is_array() ||
+        range.elements[2].elements.size() < 2) {
+      return false;
+    }
+    const Reply& master = range.elements[2];
+    // An empty host means "the one you asked" (cluster-preferred-endpoint-type unknown-endpoint).
+    std::string host = master.elements[0].str.empty() ? asked_host : master.elements[0].str;
+    out.push_back({range.elements[0].integer, range.elements[1].integer,
+                   endpoint_of(host, static_cast<std::uint16_t>(master.elements[1].integer))});
+  }
+  return true;
+}
+
+// One pool per primary; the slot map says which primary serves which slot.
+// The map is learnt from CLUSTER SHARDS (CLUSTER SLOTS on older servers) of
+// the first node that answers: known primaries first, then the seeds.
+class ClusterRouter final : public Router {
+ public:
+  ClusterRouter(ConnectionOptions base, redis::ClusterOptions cluster, PoolOptions pool)
+      : base_(std::move(base)), cluster_(std::move(cluster)), pool_options_(std::move(pool)), slots_(slot_count) {
+    retry_window = cluster_.retry_window;
+    retry_backoff = cluster_.retry_backoff;
+    max_redirects = cluster_.max_redirects;
+    is_cluster = true;
+  }
+
+  ~ClusterRouter() override {
+    std::lock_guard lock(nodes_mutex_);
+    for (auto& [endpoint, node] : nodes_) node->pool->close();
+  }
+
+  std::shared_ptr<Node> node_for(std::uint16_t slot) override {
+    {
+      std::shared_lock lock(map_mutex_);
+      if (slots_[slot]) return slots_[slot];
+    }
+    refresh();
+    std::shared_lock lock(map_mutex_);
+    if (slots_[slot]) return slots_[slot];
+    lock.unlock();
+    std::string why;
+    {
+      std::lock_guard refreshing(refresh_mutex_);
+      why = last_error_;
+    }
+    throw ConnectError("no node of the cluster serves slot " + std::to_string(slot) +
+                       (why.empty() ? std::string() : " (" + why + ")"));
+  }
+
+  std::shared_ptr<Node> redirected(std::uint16_t slot, std::string_view endpoint, bool moved) override {
+    std::shared_ptr<Node> node = node_at(std::string(endpoint));
+    if (moved) {
+      {
+        std::unique_lock lock(map_mutex_);
+        slots_[slot] = node;
+      }
+      // A MOVED rarely comes alone (resharding moves ranges, failover moves
+      // every slot of a node): learn the whole map, at most every 100 ms.
+      refresh_if_older(std::chrono::milliseconds(100));
+    }
+    return node;
+  }
+
+  void refresh() noexcept override { refresh_if_older(std::chrono::milliseconds(10)); }
+
+  std::vector<std::shared_ptr<Node>> primaries() override {
+    std::shared_lock lock(map_mutex_);
+    std::vector<std::shared_ptr<Node>> out;
+    for (const auto& node : slots_) {
+      if (node && std::find(out.begin(), out.end(), node) == out.end()) out.push_back(node);
+    }
+    if (out.empty()) {
+      lock.unlock();
+      node_for(0);  // learn the map, or throw why not
+      return primaries();
+    }
+    return out;
+  }
+
+ private:
+  // Concurrent callers wait for the one refresh in progress and use its map.
+  void refresh_if_older(std::chrono::milliseconds age) noexcept {
+    Clock::time_point asked = Clock::now();
+    std::lock_guard refreshing(refresh_mutex_);
+    if (last_refresh_ != Clock::time_point() && last_refresh_ + age > asked) return;
+    try {
+      std::vector<std::string> candidates;
+      for (const auto& node : primaries_snapshot()) candidates.push_back(node->endpoint);
+      for (const std::string& seed : cluster_.seeds) {
+        if (std::find(candidates.begin(), candidates.end(), seed) == candidates.end()) candidates.push_back(seed);
+      }
+      for (const std::string& endpoint : candidates) {
+        std::vector<Range> ranges;
+        if (!fetch(endpoint, ranges)) continue;
+        install(ranges);
+        last_refresh_ = Clock::now();
+        last_error_.clear();
+        return;
+      }
+    } catch (const std::exception& e) {
+      last_error_ = e.what();
+    }
+    last_refresh_ = Clock::now();
+  }
+
+  std::vector<std::shared_ptr<Node>> primaries_snapshot() {
+    std::shared_lock lock(map_mutex_);
+    std::vector<std::shared_ptr<Node>> out;
+    for (const auto& node : slots_) {
+      if (node && std::find(out.begin(), out.end(), node) == out.end()) out.push_back(node);
+    }
+    return out;
+  }
+
+  // One node's view of the map, on a connection of its own (the pools may be
+  // exhausted by the very calls waiting for this map).
+  bool fetch(const std::string& endpoint, std::vector<Range>& ranges) {
+    try {
+      ConnectionOptions options = at(base_, endpoint);
+      Connection connection(options);
+      Reply shards = connection.execute(redis::Request{"CLUSTER", "SHARDS"})[0];
+      if (!shards.is_error()) return parse_shards(shards, base_.tls.enabled, ranges) && !ranges.empty();
+      Reply slots = connection.execute(redis::Request{"CLUSTER", "SLOTS"})[0];
+      if (slots.is_error()) {
+        last_error_ = endpoint + ": " + slots.str;
+        return false;
+      }
+      return parse_slots(slots, options.host, ranges) && !ranges.empty();
+    } catch (const Error& e) {
+      last_error_ = e.what();
+      return false;
+    }
+  }
+
+  void install(const std::vector<Range>& ranges) {
+    std::vector<std::shared_ptr<Node>> map(slot_count);
+    for (const Range& range : ranges) {
+      if (range.first < 0 || range.last >= static_cast<long long>(slot_count) || range.first > range.last) continue;
+      std::shared_ptr<Node> node = node_at(range.endpoint);
+      for (long long s = range.first; s <= range.last; ++s) map[static_cast<std::size_t>(s)] = node;
+    }
+    std::unique_lock lock(map_mutex_);
+    slots_.swap(map);
+  }
+
+  std::shared_ptr<Node> node_at(const std::string& endpoint) {
+    std::lock_guard lock(nodes_mutex_);
+    auto it = nodes_.find(endpoint);
+    if (it != nodes_.end()) return it->second;
+    auto node = std::make_shared<Node>(Node{endpoint, make_connection_pool(at(base_, endpoint), pool_options_)});
+    nodes_.emplace(endpoint, node);
+    return node;
+  }
+
+  const ConnectionOptions base_;
+  const redis::ClusterOptions cluster_;
+  const PoolOptions pool_options_;
+
+  std::shared_mutex map_mutex_;
+  std::vector<std::shared_ptr<Node>> slots_;  // under map_mutex_
+
+  std::mutex nodes_mutex_;
+  std::map<std::string, std::shared_ptr<Node>> nodes_;  // every node ever used; under nodes_mutex_
+
+  std::mutex refresh_mutex_;
+  Clock::time_point last_refresh_;  // under refresh_mutex_
+  std::string last_error_;          // under refresh_mutex_
+};
+
+}  // namespace
+
+std::unique_ptr<Router> make_router(const RedisPoolStoreOptions& options, const ConnectionOptions& connection) {
+  if (options.cluster) return std::make_unique<ClusterRouter>(connection, *options.cluster, options.pool);
+  if (options.sentinel) return std::make_unique<SentinelRouter>(connection, *options.sentinel, options.pool);
+  return std::make_unique<StandaloneRouter>(options.shared_pool ? options.shared_pool
+                                                                : make_connection_pool(connection, options.pool));
+}
+
+}  // namespace redis_session::detail

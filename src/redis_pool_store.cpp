@@ -81,7 +81,7 @@ std::string_view error_prefix(const Reply& r) {
 // Where Redis moves the topology under a call: asking again later may work.
 bool is_transient(std::string_view prefix) {
   return prefix == "TRYAGAIN" || prefix == "CLUSTERDOWN" || prefix == "READONLY" || prefix == "MASTERDOWN" ||
-         prefix == "LOADING";
+         prefix == "LOADING" || prefix == "NOREPLICAS";
 }
 
 // A url of redis+cluster:// or redis+sentinel:// fills options.cluster / options.sentinel.
@@ -285,6 +285,7 @@ Reply RedisPoolStore::run(const Route& route, bool idempotent, F&& f) {
       continue;
     }
     if (is_transient(prefix) && pause()) {
+      // Not executed either (a script's writes are refused before it runs).
       if (prefix != "TRYAGAIN") router.refresh();
       if (routed) node.reset();
       asking = false;
@@ -590,6 +591,7 @@ std::size_t RedisPoolStore::clear() {
       link.push(request, argv);
       return first_reply(link, request);
     });
+    if (r.is_error()) throw ServerError(r.str, "UNLINK in namespace " + options_.key_namespace);
     if (!r.is_integer()) unexpected_reply("UNLINK", r);
     removed += static_cast<std::size_t>(r.integer);
   });

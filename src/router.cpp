@@ -1,9 +1,11 @@
 #include "redis_session/detail/router.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 #include <utility>
 
 #include "redis_session/error.hpp"
@@ -52,9 +54,11 @@ class StandaloneRouter final : public Router {
 
 // One pool whose connections go to whichever server the sentinels name as
 // the master. Every new connection asks the sentinels first and checks ROLE,
-// so a reconnect follows a failover; when the answer changes, the idle
-// connections to the old master are dropped and busy ones are closed when
-// they come back (is_broken), so nothing is written to a demoted master.
+// so a reconnect follows a failover; a watcher thread asks every
+// watch_interval too, because connections to a demoted master keep working
+// (and accepting writes that are lost) until Sentinel reconfigures it. When
+// the answer changes, the idle connections to the old master are dropped and
+// busy ones are closed when they come back (is_broken).
 class SentinelRouter final : public Router {
  public:
   SentinelRouter(ConnectionOptions base, redis::SentinelOptions sentinel, PoolOptions pool_options)
@@ -67,8 +71,17 @@ class SentinelRouter final : public Router {
     hooks.is_broken = [this](const Connection& c) { return c.broken() || c.endpoint() != master(); };
     node_ = std::make_shared<Node>(
         Node{"sentinel:" + sentinel_.master_name, std::make_shared<ConnectionPool>(std::move(hooks), pool_options)});
+    watcher_ = std::thread([this] { watch(); });
   }
-  ~SentinelRouter() override { node_->pool->close(); }
+  ~SentinelRouter() override {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    watcher_.join();
+    node_->pool->close();
+  }
 
   std::shared_ptr<Node> node_for(std::uint16_t) override { return node_; }
   std::vector<std::shared_ptr<Node>> primaries() override { return {node_}; }
@@ -97,6 +110,54 @@ class SentinelRouter final : public Router {
     return connection;
   }
 
+  // Keeps one connection to a sentinel and asks it for the master every
+  // watch_interval; a sentinel that fails is replaced by the next.
+  void watch() {
+    std::unique_ptr<Connection> sentinel;
+    std::size_t next = 0;
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      std::vector<std::string> order = sentinel_.sentinels;
+      lock.unlock();
+      try {
+        if (!sentinel || sentinel->broken()) {
+          sentinel.reset();
+          sentinel = std::make_unique<Connection>(sentinel_options(order[next++ % order.size()]));
+        }
+        ConnectionOptions master;
+        if (ask(*sentinel, master)) follow(master);
+      } catch (const Error&) {
+        sentinel.reset();  // the next one, next time
+      }
+      lock.lock();
+      wake_.wait_for(lock, sentinel_.watch_interval, [this] { return stopping_; });
+    }
+  }
+
+  ConnectionOptions sentinel_options(const std::string& address) const {
+    ConnectionOptions options;
+    auto [host, port] = redis::parse_host_port(address);
+    options.host = host;
+    options.port = port;
+    options.username = sentinel_.username;
+    options.password = sentinel_.password;
+    options.client_name = base_.client_name;
+    options.connect_timeout = sentinel_.sentinel_timeout;
+    options.command_timeout = sentinel_.sentinel_timeout;
+    return options;
+  }
+
+  // SENTINEL get-master-addr-by-name; false when this sentinel does not know it.
+  bool ask(Connection& sentinel, ConnectionOptions& master) const {
+    Reply r = sentinel.command({"SENTINEL", "get-master-addr-by-name", sentinel_.master_name});
+    if (!r.is_array() || r.elements.size() != 2) return false;
+    master = base_;
+    master.host = r.elements[0].str;
+    master.port = redis::parse_host_port("x:" + r.elements[1].str).second;
+    master.unix_path.clear();
+    return true;
+  }
+
   // Asks the sentinels in order; the first that knows the master moves to the front.
   ConnectionOptions resolve() {
     std::vector<std::string> order;
@@ -107,27 +168,13 @@ class SentinelRouter final : public Router {
     std::string last_error = "no answer";
     for (const std::string& address : order) {
       try {
-        ConnectionOptions options;
-        auto [host, port] = redis::parse_host_port(address);
-        options.host = host;
-        options.port = port;
-        options.username = sentinel_.username;
-        options.password = sentinel_.password;
-        options.client_name = base_.client_name;
-        options.connect_timeout = sentinel_.sentinel_timeout;
-        options.command_timeout = sentinel_.sentinel_timeout;
-        Connection connection(options);
-        Reply r = connection.command({"SENTINEL", "get-master-addr-by-name", sentinel_.master_name});
-        if (!r.is_array() || r.elements.size() != 2) {
+        Connection connection(sentinel_options(address));
+        ConnectionOptions master;
+        if (!ask(connection, master)) {
           last_error = address + " does not know master '" + sentinel_.master_name + "'";
           continue;
         }
-        std::uint16_t master_port = redis::parse_host_port("x:" + r.elements[1].str).second;
         promote(address);
-        ConnectionOptions master = base_;
-        master.host = r.elements[0].str;
-        master.port = master_port;
-        master.unix_path.clear();
         return master;
       } catch (const Error& e) {
         last_error = address + ": " + e.what();
@@ -162,7 +209,10 @@ class SentinelRouter final : public Router {
   mutable std::mutex mutex_;
   redis::SentinelOptions sentinel_;  // sentinels reordered under mutex_
   std::string master_;               // ConnectionOptions::endpoint() of the master; under mutex_
+  bool stopping_ = false;            // under mutex_
+  std::condition_variable wake_;
   std::shared_ptr<Node> node_;
+  std::thread watcher_;
 };
 
 // ---------------------------------------------------------------- cluster

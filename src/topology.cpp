@@ -65,6 +65,7 @@ void SentinelOptions::validate() const {
   check_nodes(sentinels, "sentinel.sentinels");
   if (!username.empty() && password.empty()) bad("username given without a password");
   if (sentinel_timeout <= std::chrono::milliseconds::zero()) bad("sentinel_timeout must be positive");
+  if (watch_interval < std::chrono::milliseconds(10)) bad("watch_interval must be at least 10 ms");
   if (retry_window < std::chrono::milliseconds::zero()) bad("retry_window is negative");
   if (retry_backoff <= std::chrono::milliseconds::zero()) bad("retry_backoff must be positive");
 }

@@ -20,9 +20,9 @@
 // Cluster and Sentinel (options.cluster / options.sentinel): a call follows
 // MOVED (and learns the slot map again) and ASK (ASKING, then the call once
 // on the importing node), at most cluster.max_redirects hops. While the
-// topology moves (TRYAGAIN, CLUSTERDOWN, READONLY, MASTERDOWN, LOADING, or a
-// node that cannot be reached) a call is tried again with backoff for at most
-// retry_window, after which its last error is thrown. A call that may already
+// topology moves (TRYAGAIN, CLUSTERDOWN, READONLY, MASTERDOWN, LOADING,
+// NOREPLICAS, or a node that cannot be reached) a call is tried again with
+// backoff for at most retry_window, after which its last error is thrown. A call that may already
 // have been applied is tried again only when it is idempotent: increment and
 // regenerate are repeated only when nothing was sent. A session is one key,
 // so it lives in one slot; regenerate between two slots writes the new key

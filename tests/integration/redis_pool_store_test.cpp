@@ -358,3 +358,28 @@ TEST(RedisPoolStoreDown, ServerDownIsATypedError) {
 
 }  // namespace
 }  // namespace redis_session
+
+namespace redis_session {
+namespace {
+
+// clear() took an error reply to its UNLINK for a protocol error (a broken
+// server) instead of the server's typed refusal.
+TEST(RedisPoolStoreAcl, RefusedUnlinkInClearIsAServerError) {
+  test::RedisServer server;
+  server.command({"ACL", "SETUSER", "nounlink", "on", ">pw", "~*", "+@all", "-unlink"});
+  RedisPoolStoreOptions options;
+  options.url = "redis://nounlink:pw@127.0.0.1:" + std::to_string(server.port());
+  options.key_namespace = "acl";
+  RedisPoolStore store(options);
+  ASSERT_EQ(store.save("a1", {SessionChanges::Mode::create, {{"k", 1}}, {}}), SaveResult::saved);
+  try {
+    store.clear();
+    FAIL() << "clear() succeeded without UNLINK";
+  } catch (const ServerError& e) {
+    EXPECT_EQ(e.prefix(), "NOPERM") << e.what();
+  }
+  EXPECT_TRUE(store.exists("a1"));
+}
+
+}  // namespace
+}  // namespace redis_session

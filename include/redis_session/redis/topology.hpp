@@ -52,6 +52,12 @@ struct SentinelOptions {
   std::string password;
   // Connecting to and asking one sentinel, together.
   std::chrono::milliseconds sentinel_timeout{500};
+  // A background thread asks a sentinel for the master this often, so a
+  // failover is followed even by connections that see no error: a demoted
+  // master may accept writes until Sentinel reconfigures it (seconds later),
+  // and those writes would be lost. See README "Sentinel" for the server
+  // settings that close the remaining window.
+  std::chrono::milliseconds watch_interval{100};
   // While no sentinel names a reachable primary (during a failover), calls
   // are retried with backoff for at most this long, then reported.
   std::chrono::milliseconds retry_window{2000};

@@ -427,8 +427,13 @@ class App {
       bool too_deep = false;
       value = nlohmann::json::parse(
           req.body(),
-          [&too_deep](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-            too_deep = too_deep || depth > max_json_depth;
+          [&too_deep](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+            // `depth` counts the containers around the event: an array or
+            // object starting at depth 64 is the 65th level. (Testing every
+            // event with `> 64` let 65 levels of empty arrays through.)
+            using Event = nlohmann::json::parse_event_t;
+            const bool opens = event == Event::array_start || event == Event::object_start;
+            too_deep = too_deep || (opens && depth >= max_json_depth);
             return true;
           },
           /*allow_exceptions=*/false);

@@ -156,6 +156,7 @@ void RedisServer::spawn() {
       args.push_back(a);
     }
   }
+  if (!options_.config_file.empty()) args.insert(args.begin() + 1, options_.config_file);
   args.insert(args.end(), options_.args.begin(), options_.args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -57,6 +57,9 @@ struct RedisServerOptions {
   bool tls = false;                     // also listen for TLS on tls_port()
   bool tls_require_client_cert = false; // tls-auth-clients yes
   std::vector<std::string> args;        // extra redis-server arguments, e.g. {"--requirepass", "pw"}
+  // A config file passed first (redis-server reads a file only there), e.g.
+  // for "--sentinel"; the server may rewrite it, so it must be writable.
+  std::string config_file;
 };
 
 class RedisServer {
@@ -72,6 +75,10 @@ class RedisServer {
   std::string url() const;  // redis://127.0.0.1:port
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
+  // The server's working directory (--dir): its log, nodes.conf, dumps.
+  const std::string& dir() const { return dir_.path(); }
+  // The end of the server's log, for failure messages.
+  std::string log_tail() const;
 
   // Options for a plain TCP connection to this server (no credentials).
   redis::ConnectionOptions options() const;
@@ -88,7 +95,6 @@ class RedisServer {
  private:
   void spawn();
   bool wait_ready(std::chrono::milliseconds limit);
-  std::string log_tail() const;
 
   RedisServerOptions options_;
   TempDir dir_;

@@ -1,0 +1,377 @@
+#!/usr/bin/env bash
+# End-to-end HTTP benchmark, run by hand (not by ctest): session_demo against
+# http_reference (the same routes and Redis work written by hand with Beast
+# and hiredis) and against a Node stack (koa 3 + koa-generic-session +
+# koa-redis), all on one throwaway redis-server, runs alternated A B A B so
+# drift on a shared machine hits both sides alike.
+#
+#   tests/bench/http_bench.sh
+#
+# Environment: THREADS (server threads, default 2), DURATION (seconds per
+# wrk run, default 5), ROUNDS (alternations, default 3), RSS_REQUESTS
+# (default 1000000), NODE_WORKERS (Node processes, default 1), BUILD_DIR
+# (default build/bench).
+#
+# Prints one line per run (req/s, p50, p99), then per route and connection
+# count ratio=<demo/reference> (median of the rounds' paired ratios), the
+# Redis round trips per request (counted by a small proxy between the servers
+# and Redis), the RSS growth of session_demo over RSS_REQUESTS requests, and
+# the Node comparison. Exits 1 when a check or a goal fails.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${BUILD_DIR:-$root/build/bench}
+threads=${THREADS:-2}
+duration=${DURATION:-5}
+rounds=${ROUNDS:-3}
+rss_requests=${RSS_REQUESTS:-1000000}
+node_workers=${NODE_WORKERS:-1}
+status=0
+
+"$root/cmake/install-deps.sh" wrk curl python3
+command -v node >/dev/null && command -v npm >/dev/null || "$root/cmake/install-deps.sh" nodejs npm
+
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DREDIS_SESSION_BUILD_BENCHMARKS=ON >/dev/null
+cmake --build "$build" --target session_demo http_reference -j2 >/dev/null
+demo_bin=$build/examples/session_demo
+reference_bin=$build/tests/bench/http_reference
+(cd "$root/tests/bench/node" && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; })
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}" $(cat "$work"/*.pid 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start NAME COMMAND...: runs it in the background, waits for its
+# "listening on http://..." line and prints that URL.
+start() {
+  local name=$1
+  shift
+  "$@" >"$work/$name.log" 2>&1 &
+  echo $! >"$work/$name.pid"  # read by cleanup: this runs in a $(...) subshell
+  for _ in $(seq 100); do
+    if grep -q 'listening on http://' "$work/$name.log"; then
+      grep -o 'http://[0-9.]*:[0-9]*' "$work/$name.log" | head -1
+      return
+    fi
+    sleep 0.1
+  done
+  echo "$name did not start:" >&2
+  cat "$work/$name.log" >&2
+  exit 1
+}
+
+# ------------------------------------------------------------------ Redis
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+  --logfile "$work/redis.log" &
+pids+=($!)
+for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis_url=redis://127.0.0.1:$redis_port
+
+# A counting proxy between a server and Redis. A round trip is a burst of
+# client bytes followed by the server's answer (a pipelined HGETALL+PEXPIRE is
+# one); bursts of only PING or connection setup are counted apart. SIGUSR1
+# writes the counts since the last one to $work/counts.json.
+cat >"$work/proxy.py" <<'EOF'
+import asyncio, collections, json, signal, sys
+
+listen_port, redis_port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+housekeeping = {"PING", "CLIENT", "SELECT", "AUTH", "HELLO", "SCRIPT"}
+counts = {"round_trips": 0, "housekeeping": 0, "commands": collections.Counter()}
+states = {}  # id -> the state of one client connection
+
+def close_burst(state):
+    if state["burst"]:
+        counts["housekeeping" if state["burst"] <= housekeeping else "round_trips"] += 1
+        state["burst"] = set()
+
+def parse(buf):
+    """Complete RESP commands at the start of buf: (names, bytes used)."""
+    names, pos = [], 0
+    while True:
+        if not buf.startswith(b"*", pos):
+            return names, pos
+        end = buf.find(b"\r\n", pos)
+        if end < 0:
+            return names, pos
+        n, p, args = int(buf[pos + 1:end]), end + 2, []
+        for _ in range(n):
+            e = buf.find(b"\r\n", p)
+            if e < 0:
+                return names, pos
+            size = int(buf[p + 1:e])
+            if len(buf) < e + 2 + size + 2:
+                return names, pos
+            args.append(buf[e + 2:e + 2 + size])
+            p = e + 2 + size + 2
+        names.append(args[0].decode().upper())
+        pos = p
+
+async def client(reader, writer):
+    up_reader, up_writer = await asyncio.open_connection("127.0.0.1", redis_port)
+    state = {"answered": True, "burst": set(), "buf": b""}
+    states[id(state)] = state
+
+    async def upstream():
+        while data := await reader.read(65536):
+            if state["answered"]:
+                close_burst(state)
+                state["answered"] = False
+            state["buf"] += data
+            names, used = parse(state["buf"])
+            state["buf"] = state["buf"][used:]
+            state["burst"].update(names)
+            counts["commands"].update(names)
+            up_writer.write(data)
+            await up_writer.drain()
+        up_writer.close()
+
+    async def downstream():
+        while data := await up_reader.read(65536):
+            state["answered"] = True
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    await asyncio.gather(upstream(), downstream(), return_exceptions=True)
+    close_burst(state)
+    del states[id(state)]
+
+def dump():
+    # Bursts already answered belong to the requests made so far.
+    for state in states.values():
+        if state["answered"]:
+            close_burst(state)
+    with open(out, "w") as f:
+        json.dump({"round_trips": counts["round_trips"], "housekeeping": counts["housekeeping"],
+                   "commands": dict(counts["commands"])}, f)
+    counts["round_trips"] = counts["housekeeping"] = 0
+    counts["commands"] = collections.Counter()
+
+async def main():
+    server = await asyncio.start_server(client, "127.0.0.1", listen_port)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
+    print("proxy ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+asyncio.run(main())
+EOF
+
+# ------------------------------------------------------------------ servers
+
+demo=$(start demo "$demo_bin" --listen 127.0.0.1:0 --redis "$redis_url" --threads "$threads")
+reference=$(start reference "$reference_bin" --listen 127.0.0.1:0 --redis "$redis_url" --threads "$threads")
+demo_pid=$(cat "$work/demo.pid")
+
+# The benchmark's session, made through the demo: three fields. The
+# reference reads the same hash (same keys and layout), so both answer the
+# same body.
+jar=$work/jar
+curl -sf -c "$jar" -b "$jar" "$demo/count" >/dev/null
+curl -sf -c "$jar" -b "$jar" -X PUT -d '"blue"' "$demo/session/color" >/dev/null
+curl -sf -c "$jar" -b "$jar" -X PUT -d '[1,2,3]' "$demo/session/cart" >/dev/null
+sid=$(awk '$6 == "sid" {print $7}' "$jar")
+cookie="Cookie: sid=$sid"
+demo_body=$(curl -sf -H "$cookie" "$demo/session")
+reference_body=$(curl -sf -H "$cookie" "$reference/session")
+echo "session $demo_body"
+if [ "$demo_body" != "$reference_body" ]; then
+  echo "FAIL the reference answers /session differently: $reference_body"
+  status=1
+fi
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load:$(uptime | sed 's/.*load average://')"
+echo "servers: $threads threads each; wrk -t2, ${duration}s per run, $rounds alternations"
+
+# wrk_run URL CONNECTIONS [HEADER]: "req/s p50_ms p99_ms", exits on errors.
+wrk_run() {
+  local out
+  out=$(wrk -t2 -c"$2" -d"${duration}s" --latency ${3:+-H "$3"} "$1")
+  if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+    echo "FAIL wrk saw errors on $1:" >&2
+    echo "$out" >&2
+    touch "$work/wrk_failed"
+  fi
+  awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    /requests in/ { n = $1 }
+    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, n }' <<<"$out"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# Warm-up: connections, pools, allocator arenas, the script cache.
+for url in "$demo" "$reference"; do
+  for route in plain session count; do wrk -t2 -c50 -d2s -H "$cookie" "$url/$route" >/dev/null; done
+done
+rss_start=$(awk '/VmRSS/ {print $2}' /proc/"$demo_pid"/status)
+
+# ------------------------------------------------------------------ demo vs reference
+
+summary=()
+for route in plain session count; do
+  for conns in 8 50; do
+    : >"$work/ratios"
+    : >"$work/demo.runs"
+    : >"$work/reference.runs"
+    for round in $(seq "$rounds"); do
+      for side in demo reference; do
+        url=$demo
+        [ $side = reference ] && url=$reference
+        read -r rps p50 p99 _ < <(wrk_run "$url/$route" "$conns" "$cookie")
+        echo "$rps $p50 $p99" >>"$work/$side.runs"
+        printf 'run /%-8s -c%-3s %-9s round %d: %7d req/s  p50 %6.2f ms  p99 %6.2f ms\n' \
+          "$route" "$conns" "$side" "$round" "$rps" "$p50" "$p99"
+      done
+      paste "$work/demo.runs" "$work/reference.runs" | tail -1 | awk '{ printf "%.4f\n", $1 / $4 }' >>"$work/ratios"
+    done
+    ratio=$(median <"$work/ratios")
+    d_rps=$(cut -d' ' -f1 "$work/demo.runs" | median)
+    r_rps=$(cut -d' ' -f1 "$work/reference.runs" | median)
+    d_p50=$(cut -d' ' -f2 "$work/demo.runs" | median)
+    d_p99=$(cut -d' ' -f3 "$work/demo.runs" | median)
+    r_p50=$(cut -d' ' -f2 "$work/reference.runs" | median)
+    r_p99=$(cut -d' ' -f3 "$work/reference.runs" | median)
+    verdict="(no goal)"
+    if [ $route != plain ]; then
+      verdict=$(awk -v r="$ratio" 'BEGIN { print (r >= 0.90) ? "goal >= 0.90 met" : "goal >= 0.90 MISSED" }')
+      [[ $verdict == *MISSED* ]] && status=1
+    fi
+    if [ $route = session ] && [ "$conns" = 50 ]; then
+      p99_verdict=$(awk -v p="$d_p99" 'BEGIN { print (p <= 5) ? "met" : "MISSED" }')
+      [ "$p99_verdict" = MISSED ] && status=1
+      verdict="$verdict; demo p99 <= 5 ms $p99_verdict"
+    fi
+    summary+=("$(printf '/%-8s -c%-3s demo %6.0f req/s (p50 %.2f, p99 %.2f ms)  reference %6.0f req/s (p50 %.2f, p99 %.2f ms)  ratio=%.3f  %s' \
+      "$route" "$conns" "$d_rps" "$d_p50" "$d_p99" "$r_rps" "$r_p50" "$r_p99" "$ratio" "$verdict")")
+  done
+done
+echo
+echo "medians over $rounds alternations (ratio: median of the paired demo/reference ratios):"
+printf '%s\n' "${summary[@]}"
+
+# ------------------------------------------------------------------ round trips
+
+proxy_port=$(free_port)
+python3 "$work/proxy.py" "$proxy_port" "$redis_port" "$work/counts.json" >"$work/proxy.log" 2>&1 &
+proxy_pid=$!
+pids+=($proxy_pid)
+for _ in $(seq 50); do grep -q ready "$work/proxy.log" && break; sleep 0.1; done
+proxied_demo=$(start demo_counted "$demo_bin" --listen 127.0.0.1:0 --redis redis://127.0.0.1:$proxy_port --threads "$threads")
+proxied_reference=$(start reference_counted "$reference_bin" --listen 127.0.0.1:0 --redis redis://127.0.0.1:$proxy_port --threads "$threads")
+
+# count URL N [HEADER]: N sequential keep-alive requests; prints
+# "round_trips_per_request commands..." for them.
+count() {
+  local urls=()
+  for _ in $(seq "$2"); do urls+=("$1"); done
+  curl -sf ${3:+-H "$3"} "${urls[0]}" >/dev/null  # warm: connect, SELECT, a first PING
+  sleep 0.2
+  kill -USR1 "$proxy_pid"
+  sleep 0.3
+  curl -sf ${3:+-H "$3"} "${urls[@]}" >/dev/null
+  sleep 0.2
+  kill -USR1 "$proxy_pid"
+  sleep 0.3
+  python3 - "$work/counts.json" "$2" <<'EOF'
+import json, sys
+c, n = json.load(open(sys.argv[1])), int(sys.argv[2])
+per = {k: v / n for k, v in sorted(c["commands"].items())}
+print("%.2f" % (c["round_trips"] / n), " ".join("%s=%.2f" % kv for kv in per.items()) or "(none)")
+EOF
+}
+
+# check_rt WHAT LIMIT COUNTED: one line, ok or FAIL.
+check_rt() {
+  local trips commands ok
+  read -r trips commands <<<"$3"
+  ok=$(awk -v t="$trips" -v l="$2" 'BEGIN { print (t <= l) ? "ok  " : "FAIL" }')
+  [ "$ok" = FAIL ] && status=1
+  printf '%s %-9s %-27s round trips %s (limit %s)  per request: %s\n' "$ok" "$side" "$1" "$trips" "$2" "$commands"
+}
+
+echo
+echo "Redis round trips per request (100 sequential requests each, counted by a proxy; PING/setup apart):"
+n=100
+for side in demo reference; do
+  url=$proxied_demo
+  [ $side = reference ] && url=$proxied_reference
+  got=$(count "$url/session" $n "$cookie")
+  check_rt "/session (a read)" 1 "$got"
+  if grep -qE 'EVAL|HSET|HDEL|UNLINK|DEL' <<<"$got"; then
+    echo "FAIL $side /session wrote something: $got"
+    status=1
+  fi
+  got=$(count "$url/count" $n "$cookie")
+  check_rt "/count (existing session)" 2 "$got"
+  if ! grep -qE '(^| )EVALSHA=1.00( |$)' <<<"$got"; then
+    echo "FAIL $side /count sends more than its increment: $got"
+    status=1
+  fi
+  check_rt "/count (new session)" 1 "$(count "$url/count" $n)"
+  check_rt "/session (no cookie)" 0 "$(count "$url/session" $n)"
+  check_rt "/plain" 0 "$(count "$url/plain" $n)"
+done
+
+# ------------------------------------------------------------------ RSS
+
+echo
+rss_before=$(awk '/VmRSS/ {print $2}' /proc/"$demo_pid"/status)
+done_requests=0
+while [ "$done_requests" -lt "$rss_requests" ]; do
+  for route in session count plain; do
+    read -r _ _ _ got < <(wrk_run "$demo/$route" 50 "$cookie")
+    done_requests=$((done_requests + got))
+  done
+done
+rss_after=$(awk '/VmRSS/ {print $2}' /proc/"$demo_pid"/status)
+growth=$((rss_after - rss_before))
+rss_verdict=$(awk -v g="$growth" 'BEGIN { print (g < 5120) ? "ok  " : "FAIL" }')
+[ "$rss_verdict" = FAIL ] && status=1
+echo "$rss_verdict session_demo RSS: $rss_start kB after warm-up, $rss_before kB before and $rss_after kB after" \
+  "$done_requests more requests (/session, /count, /plain at -c50): growth $growth kB (limit 5120 kB)"
+
+# ------------------------------------------------------------------ Node
+
+node_url=$(start node node "$root/tests/bench/node/server.js" --redis "$redis_url" --listen 127.0.0.1:0 \
+  --workers "$node_workers")
+node_jar=$work/node_jar
+curl -sf -c "$node_jar" -b "$node_jar" "$node_url/count" >/dev/null
+curl -sf -c "$node_jar" -b "$node_jar" "$node_url/count" >/dev/null
+node_cookie="Cookie: $(awk '$6 ~ /^koa\.sid/ {printf "%s%s=%s", sep, $6, $7; sep="; "}' "$node_jar")"
+echo "node session: $(curl -sf -H "$node_cookie" "$node_url/session")"
+wrk -t2 -c50 -d2s -H "$node_cookie" "$node_url/session" >/dev/null
+: >"$work/node_ratios"
+for round in $(seq "$rounds"); do
+  read -r d_rps d_p50 d_p99 _ < <(wrk_run "$demo/session" 50 "$cookie")
+  read -r n_rps n_p50 n_p99 _ < <(wrk_run "$node_url/session" 50 "$node_cookie")
+  printf 'run /session -c50 round %d: demo %6d req/s (p99 %.2f ms)  node %6d req/s (p99 %.2f ms)\n' \
+    "$round" "$d_rps" "$d_p99" "$n_rps" "$n_p99"
+  awk -v d="$d_rps" -v n="$n_rps" 'BEGIN { printf "%.4f\n", d / n }' >>"$work/node_ratios"
+done
+node_ratio=$(median <"$work/node_ratios")
+node_verdict=$(awk -v r="$node_ratio" 'BEGIN { print (r >= 2.5) ? "goal >= 2.5 met" : "goal >= 2.5 MISSED" }')
+[[ $node_verdict == *MISSED* ]] && status=1
+echo "session read, wrk -t2 -c50: session_demo vs koa ($node_workers process(es)): ratio=$node_ratio  $node_verdict"
+
+if [ -e "$work/wrk_failed" ]; then
+  echo "FAIL some wrk run saw errors (above)"
+  status=1
+fi
+echo
+echo "load at the end:$(uptime | sed 's/.*load average://')"
+exit $status

@@ -25,6 +25,9 @@
 //   coexist.
 // - Idle resources form a LIFO stack: the hot ones are reused and the
 //   surplus at the bottom ages out under idle_timeout.
+// - A validation that fails slowly (a stalled server: the PING ran into its
+//   deadline) closes the other idle resources due for a check instead of
+//   checking each in turn, so an acquire waits for one slow check at most.
 // - Aging (idle_timeout, max_lifetime, validate_after) uses a cheap
 //   millisecond clock (CLOCK_MONOTONIC_COARSE on Linux) or PoolHooks::now;
 //   acquire waits use steady_clock, so acquire_timeout is honoured in real time.
@@ -82,7 +85,10 @@ struct PoolOptions {
   std::chrono::milliseconds max_lifetime{std::chrono::minutes(30)};
   double max_lifetime_jitter = 0.1;  // in [0, 1)
   // A resource idle longer than this is checked with PoolHooks::validate
-  // before it is handed out; a dead one is replaced transparently.
+  // before it is handed out; a dead one is replaced transparently. A check
+  // that fails slowly (a server that does not answer, not a closed socket)
+  // also closes the other idle resources due for a check, so one acquire
+  // waits for at most one slow check, not one per idle resource.
   std::chrono::milliseconds validate_after{1000};
   // Called each time acquire() gives up, without the pool's lock and just
   // before PoolTimeoutError is thrown (e.g. to count a metric). It should not
@@ -646,6 +652,11 @@ class PoolState {
 
   enum class Grant { entry, slot };
 
+  // A failed validation at least this slow means "not answering" rather than
+  // "closed" (see condemn_unchecked_idle_locked). A closed socket fails in
+  // microseconds; a PING that timed out took a whole command_timeout.
+  static constexpr std::chrono::milliseconds slow_validation{20};
+
   static PoolOptions validated(PoolOptions options) {
     options.validate();
     options.max_idle = std::min(options.max_idle, options.max_open);
@@ -811,7 +822,10 @@ class PoolState {
         const PoolTime now = aging_now();
         bool expired = now >= entry.expires_at;
         bool alive = true;
+        bool failed_slowly = false;
+        std::vector<std::unique_ptr<Resource>> condemned;
         if (!expired && needs_validation(entry, now)) {
+          const auto started = std::chrono::steady_clock::now();
           try {
             alive = validate_(*entry.resource);
           } catch (...) {
@@ -821,6 +835,14 @@ class PoolState {
             serve_waiters_locked();
             unlock_and_cleanup(lock, std::move(entry.resource));
             throw;
+          }
+          failed_slowly = !alive && std::chrono::steady_clock::now() - started >= slow_validation;
+          if (failed_slowly) {
+            try {
+              condemned.reserve(options_.max_idle);  // before the lock: nothing allocates under it
+            } catch (const std::bad_alloc&) {
+              failed_slowly = false;  // then the others are checked one by one, as before
+            }
           }
         }
         std::unique_lock<std::mutex> lock(mutex_);
@@ -837,6 +859,9 @@ class PoolState {
         // Replace it but keep the slot: we were served, we do not requeue.
         close_locked(expired ? Why::lifetime : Why::broken);
         std::unique_ptr<Resource> dead = std::move(entry.resource);
+        if (failed_slowly) {
+          condemn_unchecked_idle_locked(now, condemned);
+        }
         if (!idle_.empty()) {
           entry = idle_.pop();
         } else {
@@ -846,6 +871,7 @@ class PoolState {
         }
         lock.unlock();
         dead.reset();
+        condemned.clear();
         continue;
       }
 
@@ -877,6 +903,30 @@ class PoolState {
       ++acquires_;
       return Lease(this, std::move(resource), lifetime_deadline_locked(now), generation_);
     }
+  }
+
+  // A validation that failed slowly: the server is not answering (stalled,
+  // overloaded, partitioned), as opposed to a socket that is simply closed,
+  // which fails at once. Every other idle resource due for a check has sat
+  // at least as long and would most likely hang as long, one after another,
+  // while the caller waits: they are closed unchecked (counted as broken),
+  // so an acquire waits for at most one slow check before it connects anew.
+  // Fresh idle ones (used within validate_after) are kept.
+  void condemn_unchecked_idle_locked(PoolTime now, std::vector<std::unique_ptr<Resource>>& dead) noexcept {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < idle_.size(); ++i) {
+      Entry& e = idle_[i];
+      if (needs_validation(e, now) && dead.size() < dead.capacity()) {
+        close_locked(Why::broken);
+        dead.push_back(std::move(e.resource));  // within capacity: never allocates
+      } else {
+        if (kept != i) {
+          idle_[kept] = std::move(e);
+        }
+        ++kept;
+      }
+    }
+    idle_.truncate(kept);  // oldest first, so the stack order is kept
   }
 
   PoolTime lifetime_deadline_locked(PoolTime created_at) noexcept {

@@ -42,6 +42,11 @@
 #include <utility>
 #include <vector>
 
+// The text of the store's Lua scripts (src/lua_scripts.cpp, compiled in: a
+// table of strings, no library code runs), so both servers run the very same
+// increment script, whatever it becomes.
+#include "redis_session/detail/lua_scripts.hpp"
+
 namespace {
 
 namespace net = boost::asio;
@@ -54,40 +59,6 @@ using Response = http::response<http::string_body>;
 constexpr std::chrono::seconds io_timeout{30};
 constexpr std::string_view idle_ms = "86400000";  // RedisPoolStore's default idle timeout
 constexpr std::string_view cookie_attributes = "; Path=/; HttpOnly; SameSite=Lax";
-
-// RedisPoolStore's increment script, byte for byte (src/lua_scripts.cpp), so
-// both servers share one cached script. ARGV: idle, absolute, field, by, create.
-constexpr const char* increment_script =
-    "local key = KEYS[1]\n"
-    "local idle = tonumber(ARGV[1])\n"
-    "local absolute = tonumber(ARGV[2])\n"
-    "local function now_ms()\n"
-    "  local t = redis.call('TIME')\n"
-    "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "end\n"
-    "local function slide(k)\n"
-    "  local ttl = idle\n"
-    "  if absolute > 0 then\n"
-    "    local created = tonumber(redis.call('HGET', k, '\\0c'))\n"
-    "    if created == nil then\n"
-    "      return redis.error_reply('RSMETA session hash has no creation time')\n"
-    "    end\n"
-    "    local left = created + absolute - now_ms()\n"
-    "    if left <= 0 then redis.call('DEL', k) return false end\n"
-    "    if left < ttl then ttl = left end\n"
-    "  end\n"
-    "  redis.call('PEXPIRE', k, ttl)\n"
-    "  return true\n"
-    "end\n"
-    "if redis.call('EXISTS', key) == 0 then\n"
-    "  if ARGV[5] ~= '1' then return false end\n"
-    "  redis.call('HSET', key, '\\0c', now_ms())\n"
-    "end\n"
-    "redis.call('HINCRBY', key, ARGV[3], ARGV[4])\n"
-    "local alive = slide(key)\n"
-    "if type(alive) == 'table' then return alive end\n"
-    "if not alive then return false end\n"
-    "return redis.call('HGET', key, ARGV[3])\n";
 
 struct Config {
   std::string listen_host = "127.0.0.1";
@@ -148,7 +119,6 @@ class ThreadRedis {
     return ReplyPtr(static_cast<redisReply*>(r));
   }
 
-  static std::string sha;  // of increment_script, loaded at startup
 
  private:
   void connect(const Config& config) {
@@ -181,7 +151,6 @@ class ThreadRedis {
   }
   redisContext* c_ = nullptr;
 };
-std::string ThreadRedis::sha;
 
 // ------------------------------------------------------------------ sessions
 
@@ -321,10 +290,11 @@ void count(const Config& config, const Request& req, Response& res) {
       new_cookie = true;
     }
     const std::string key = "session:" + id;
-    redis.append({"EVALSHA", ThreadRedis::sha, "1", key, idle_ms, "0", "count", "1", exists ? "0" : "1"});
+    const auto& script = redis_session::detail::increment_script();
+    redis.append({"EVALSHA", script.sha, "1", key, idle_ms, "0", "count", "1", exists ? "0" : "1"});
     ReplyPtr r = redis.reply();
     if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).rfind("NOSCRIPT", 0) == 0) {
-      redis.append({"EVAL", increment_script, "1", key, idle_ms, "0", "count", "1", exists ? "0" : "1"});
+      redis.append({"EVAL", script.source, "1", key, idle_ms, "0", "count", "1", exists ? "0" : "1"});
       r = redis.reply();
     }
     if (r->type == REDIS_REPLY_NIL) {  // destroyed meanwhile: a new session
@@ -523,11 +493,7 @@ Config parse_args(int argc, char** argv) {
 int main(int argc, char** argv) {
   const Config config = parse_args(argc, argv);
   try {
-    ThreadRedis& redis = ThreadRedis::get(config);  // the main thread is a worker too
-    redis.append({"SCRIPT", "LOAD", increment_script});
-    ReplyPtr sha = redis.reply();
-    if (sha->type != REDIS_REPLY_STRING) throw StoreError("redis: SCRIPT LOAD failed");
-    ThreadRedis::sha.assign(sha->str, sha->len);
+    ThreadRedis::get(config);  // fail early when Redis is not there
   } catch (const StoreError& e) {
     std::cerr << "http_reference: " << e.what() << "\n";
     return 1;

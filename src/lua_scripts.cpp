@@ -14,7 +14,10 @@ namespace redis_session::detail {
 // The creation time is the hash field "\0c" (milliseconds since the epoch).
 // slide() sets the key's TTL to min(idle, created + absolute - now), deleting
 // the session when its absolute deadline has passed; ARGV[1] and ARGV[2] are
-// always idle and absolute milliseconds (absolute 0: none).
+// always idle and absolute milliseconds (absolute 0: none). Redis does not
+// roll a script back, so a script that writes first calls check(), which
+// finds what would make slide() fail (another type, no creation time) before
+// anything is written: a failed operation writes nothing.
 #define REDIS_SESSION_LUA_PRELUDE                                                      \
   "local key = KEYS[1]\n"                                                              \
   "local idle = tonumber(ARGV[1])\n"                                                   \
@@ -36,6 +39,17 @@ namespace redis_session::detail {
   "  end\n"                                                                            \
   "  redis.call('PEXPIRE', k, ttl)\n"                                                  \
   "  return true\n"                                                                    \
+  "end\n"                                                                              \
+  "local function check(k)\n"                                                         \
+  "  local t = redis.call('TYPE', k)['ok']\n"                                         \
+  "  if t == 'none' then return nil end\n"                                            \
+  "  if t ~= 'hash' then\n"                                                           \
+  "    return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')\n" \
+  "  end\n"                                                                           \
+  "  if absolute > 0 and tonumber(redis.call('HGET', k, '\\0c')) == nil then\n"       \
+  "    return redis.error_reply('RSMETA session hash has no creation time')\n"        \
+  "  end\n"                                                                           \
+  "  return nil\n"                                                                    \
   "end\n"
 
 namespace {
@@ -75,6 +89,9 @@ const LuaScript& save_script() {
       "  redis.call('HSET', key, '\\0c', now_ms())\n"
       "elseif exists == 0 then\n"
       "  return 'GONE'\n"
+      "else\n"
+      "  local bad = check(key)\n"
+      "  if bad then return bad end\n"
       "end\n"
       "local nset = tonumber(ARGV[4])\n"
       "local first, last = 5, 4 + 2 * nset\n"
@@ -98,6 +115,8 @@ const LuaScript& save_script() {
 // ARGV: idle, absolute, field, by, create ('1' or '0').
 const LuaScript& increment_script() {
   static const LuaScript s = make_script("increment", REDIS_SESSION_LUA_PRELUDE
+      "local bad = check(key)\n"
+      "if bad then return bad end\n"
       "if redis.call('EXISTS', key) == 0 then\n"
       "  if ARGV[5] ~= '1' then return false end\n"
       "  redis.call('HSET', key, '\\0c', now_ms())\n"
@@ -115,6 +134,8 @@ const LuaScript& regenerate_script() {
   static const LuaScript s = make_script("regenerate", REDIS_SESSION_LUA_PRELUDE
       "if redis.call('EXISTS', KEYS[2]) == 1 then return 'EXISTS' end\n"
       "if redis.call('EXISTS', key) == 0 then return 'GONE' end\n"
+      "local bad = check(key)\n"
+      "if bad then return bad end\n"
       "redis.call('RENAME', key, KEYS[2])\n"
       REDIS_SESSION_LUA_SLIDE("KEYS[2]", "'GONE'")
       "return 'OK'\n");

@@ -515,6 +515,16 @@ RegenerateResult RedisPoolStore::regenerate_across_slots(const std::string& old_
     if (taken.is_error()) throw_reply_error(taken, new_key);
     return taken.integer == 1 ? RegenerateResult::exists : RegenerateResult::gone;
   }
+  if (options_.expiry.absolute_lifetime) {
+    // The import below would write before its expiry finds no creation time.
+    bool created = false;
+    for (std::size_t i = 0; i + 1 < hash.elements.size(); i += 2) {
+      long long ms = 0;
+      const bool is_created = hash.elements[i].str == std::string_view("\0c", 2);
+      if (is_created && parse_integer(hash.elements[i + 1].str, ms)) created = true;
+    }
+    if (!created) throw DecodeError("session " + redacted(old_key) + " has no creation time (not written by redis_session?)");
+  }
   std::vector<std::string_view> args = {"", "", "1", new_key, idle_ms_, absolute_ms_};
   args.reserve(args.size() + hash.elements.size());
   for (const Reply& element : hash.elements) args.push_back(element.str);

@@ -148,13 +148,6 @@ struct BadState {
   // Outcome text per op; ops not listed: as in `otherwise`.
   std::map<Op, std::string> idle_only;
   std::map<Op, std::string> with_absolute;
-  // Failures that currently write before failing (a script error after a
-  // write; Redis does not roll a script back). They break "a failed
-  // operation writes nothing" (session_store.hpp) and need a fix in
-  // src/lua_scripts.cpp / src/redis_pool_store.cpp: see
-  // DISABLED_AFailedOperationWritesNothing.
-  std::set<Op> writes_before_failing_idle;
-  std::set<Op> writes_before_failing_absolute;
 };
 
 std::string now_ms() {
@@ -179,8 +172,9 @@ std::map<Op, std::string> corrupt_outcomes() {
 }
 
 // A key of another Redis type: whatever must read or write the hash fails
-// WRONGTYPE; what only looks at the key (EXISTS, UNLINK, PEXPIRE, RENAME)
-// works on it, as on any key in the namespace.
+// WRONGTYPE (regenerate too: it checks the type before its RENAME); what only
+// looks at the key (EXISTS, UNLINK, PEXPIRE) works on it, as on any key in
+// the namespace.
 std::map<Op, std::string> wrong_type_idle() {
   return {{Op::load, "throws ServerError WRONGTYPE"},
           {Op::save_update, "throws ServerError WRONGTYPE"},
@@ -190,12 +184,11 @@ std::map<Op, std::string> wrong_type_idle() {
           {Op::touch, "returns true"},
           {Op::exists, "returns true"},
           {Op::destroy, "returns true"},
-          {Op::regenerate, "returns moved"}};
+          {Op::regenerate, "throws ServerError WRONGTYPE"}};
 }
 std::map<Op, std::string> wrong_type_absolute() {
   auto m = wrong_type_idle();
-  m[Op::touch] = "throws ServerError WRONGTYPE";       // the script reads the creation time
-  m[Op::regenerate] = "throws ServerError WRONGTYPE";  // ... after RENAME
+  m[Op::touch] = "throws ServerError WRONGTYPE";  // the script reads the creation time
   return m;
 }
 
@@ -240,7 +233,7 @@ std::vector<BadState> bad_states() {
                       [bytes](redis::Connection& c, const std::string& key) {
                         plant_hash(c, key, {meta, now_ms(), "ok", "\"fine\"", field, bytes});
                       },
-                      corrupt_outcomes(), corrupt_outcomes(), {}, {}});
+                      corrupt_outcomes(), corrupt_outcomes()});
   };
   corrupt("unterminated JSON", "{\"unterminated");
   corrupt("binary garbage", std::string("\xff\x00\xfe\x80\r\n", 6));
@@ -259,7 +252,7 @@ std::vector<BadState> bad_states() {
                         r.push(argv);
                         c.execute(r);
                       },
-                      wrong_type_idle(), wrong_type_absolute(), {}, {Op::regenerate}});
+                      wrong_type_idle(), wrong_type_absolute()});
   };
   wrong_type("string", {"SET", "a plain string"});
   wrong_type("list", {"RPUSH", "a", "b"});
@@ -267,12 +260,11 @@ std::vector<BadState> bad_states() {
   wrong_type("zset", {"ZADD", "1", "a"});
   wrong_type("stream", {"XADD", "*", "f", "v"});
 
-  const std::set<Op> writes_then_rsmeta = {Op::save_update, Op::increment, Op::increment_create, Op::regenerate};
   states.push_back({"hash without metadata",
                     [](redis::Connection& c, const std::string& key) {
                       plant_hash(c, key, {"user", "\"ann\"", "n", "1"});
                     },
-                    no_metadata_idle(), no_metadata_absolute(), {}, writes_then_rsmeta});
+                    no_metadata_idle(), no_metadata_absolute()});
   states.push_back({"metadata that is not a number",
                     [](redis::Connection& c, const std::string& key) {
                       plant_hash(c, key, {meta, "yesterday", "user", "\"ann\""});
@@ -287,8 +279,7 @@ std::vector<BadState> bad_states() {
                       auto m = no_metadata_absolute();
                       m[Op::load] = "throws DecodeError";
                       return m;
-                    }(),
-                    {}, writes_then_rsmeta});
+                    }()});
   return states;
 }
 
@@ -399,15 +390,10 @@ TEST_F(BadDataTest, EveryOperationOnEveryKindOfBadDataHasItsExactOutcome) {
         EXPECT_EQ(t.outcome.text(), table.at(op)) << t.outcome.message;
         if (t.outcome.error.empty()) continue;
         ++errors;
-        // A failed operation writes nothing to the session's data. (Its
-        // expiry may slide: load slides it in the same round trip that
-        // fetches the bytes, before the client finds them undecodable.)
-        const auto& known = absolute ? state.writes_before_failing_absolute : state.writes_before_failing_idle;
-        if (known.count(op)) {
-          std::cout << "[ known bug ] " << state.name << ", " << name_of(op)
-                    << (absolute ? " (absolute lifetime)" : "") << ": fails after writing\n";
-          continue;
-        }
+        // A failed operation writes nothing to the session's data (the
+        // scripts check type and creation time before their first write).
+        // Its expiry may slide: load slides it in the same round trip that
+        // fetches the bytes, before the client finds them undecodable.
         EXPECT_TRUE(same_content(t)) << "a failed operation changed the session's data";
         // Messages never carry a whole id (the target's is "target", too
         // short to be redacted meaningfully, so check the key form).
@@ -417,29 +403,6 @@ TEST_F(BadDataTest, EveryOperationOnEveryKindOfBadDataHasItsExactOutcome) {
   }
   std::cout << "[ figures ] bad data: " << trials << " operations on " << bad_states().size()
             << " kinds of bad data x 2 expiry modes, " << errors << " typed errors, 0 crashes\n";
-}
-
-// The contract of session_store.hpp, "a failed operation (typed exception)
-// writes nothing", for every row, the known bugs included. Fails today (each
-// case is printed): with an absolute lifetime, the save, increment and
-// regenerate scripts write (HSET, HINCRBY, RENAME) before slide() finds no
-// creation time or the wrong type, and Redis does not roll a script back.
-// Needs a fix in src/lua_scripts.cpp (owned by the Cluster work): read the
-// creation time (HGET, which also fails WRONGTYPE) before the first write.
-// Enable this test, and drop the writes_before_failing sets, with that fix.
-TEST_F(BadDataTest, DISABLED_AFailedOperationWritesNothing) {
-  for (bool absolute : {false, true}) {
-    RedisPoolStore store(options(absolute));
-    for (const BadState& state : bad_states()) {
-      for (Op op : all_ops) {
-        Trial t = trial(store, state, op);
-        if (t.outcome.error.empty()) continue;
-        EXPECT_TRUE(same_content(t)) << state.name << ", " << name_of(op)
-                                  << (absolute ? " (absolute lifetime)" : "") << ": " << t.outcome.text()
-                                  << " but changed the key";
-      }
-    }
-  }
 }
 
 // ---------------------------------------------------------------- codecs

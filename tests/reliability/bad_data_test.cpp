@@ -145,7 +145,7 @@ Outcome run(SessionStore& store, Op op, const std::string& id, const std::string
 struct BadState {
   std::string name;
   std::function<void(redis::Connection&, const std::string& key)> plant;
-  // Outcome text per op; ops not listed: as in `otherwise`.
+  // The outcome of every op, as Outcome::text().
   std::map<Op, std::string> idle_only;
   std::map<Op, std::string> with_absolute;
 };

@@ -176,6 +176,7 @@ class DemoProcess {
         if (end != std::string::npos) port_ = static_cast<std::uint16_t>(std::stoi(seen.substr(digits, end - digits)));
       }
     }
+    output_ = seen;
     if (port_ == 0) {
       kill_now();
       throw std::runtime_error("the demo did not start; its output:\n" + seen);
@@ -195,6 +196,8 @@ class DemoProcess {
   DemoProcess& operator=(const DemoProcess&) = delete;
 
   std::uint16_t port() const { return port_; }
+  // What the process printed up to its "listening on" line.
+  const std::string& output() const { return output_; }
 
   // True while the process runs (it has not exited or died of a signal).
   bool alive() {
@@ -237,6 +240,7 @@ class DemoProcess {
   pid_t pid_ = -1;
   int out_ = -1;
   std::uint16_t port_ = 0;
+  std::string output_;
   std::optional<int> exit_status_;
   std::thread drain_;
 };

@@ -17,6 +17,11 @@
 # Redis round trips per request (counted by a small proxy between the servers
 # and Redis), the RSS growth of session_demo over RSS_REQUESTS requests, and
 # the Node comparison. Exits 1 when a check or a goal fails.
+#
+# On a machine shared with other work, `nice -n -10 tests/bench/http_bench.sh`
+# (as root) gives every process of the benchmark (Redis, the servers, wrk)
+# the same head start over the rest, so the figures measure the code more
+# than the neighbours; the load average is printed at the start and the end.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -45,6 +50,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -6,6 +6,12 @@
 // on_too_many_connections callback runs exactly once per such failure, the
 // pool never opens more than max_open, nothing deadlocks and every thread
 // finishes (a watchdog aborts the process, with the pool's state, if not).
+//
+// Under ASan/TSan the timeouts are 3x longer (the tolerance stays 20%): 64
+// instrumented threads waking on a shared 2-core machine are late by more
+// than 20% of 500 ms often enough to make the check flaky, not the pool.
+// The upper bound is also widened by the worst scheduling delay seen during
+// the test (lateness_probe.hpp, printed as late_ms).
 
 #include <gtest/gtest.h>
 
@@ -22,7 +28,16 @@
 #include "redis_session/error.hpp"
 #include "redis_session/redis_pool_store.hpp"
 #include "support/fault_proxy.hpp"
+#include "lateness_probe.hpp"
 #include "support/redis_server.hpp"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define REDIS_SESSION_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define REDIS_SESSION_SANITIZED 1
+#endif
+#endif
 
 namespace redis_session {
 namespace {
@@ -32,15 +47,21 @@ using Clock = std::chrono::steady_clock;
 using test::FaultProxy;
 using test::RedisServer;
 
+#ifdef REDIS_SESSION_SANITIZED
+constexpr int slow = 3;
+#else
+constexpr int slow = 1;
+#endif
 constexpr int threads = 64;
 constexpr int calls_per_thread = 3;
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 TEST(PoolExhaustionScenario, WaitersTimeOutAtAcquireTimeoutWithOneCallbackEach) {
+  test::LatenessProbe probe;
   RedisServer server;
   FaultProxy proxy(server.port());
-  proxy.set_latency(FaultProxy::Direction::to_server, 100ms);
+  proxy.set_latency(FaultProxy::Direction::to_server, 100ms * slow);
 
   std::atomic<long long> callbacks{0};
   RedisPoolStoreOptions options;
@@ -49,7 +70,7 @@ TEST(PoolExhaustionScenario, WaitersTimeOutAtAcquireTimeoutWithOneCallbackEach) 
   options.connection.connect_timeout = 5000ms;  // generous: only the pool may time out here
   options.connection.command_timeout = 5000ms;
   options.pool.max_open = 4;
-  options.pool.acquire_timeout = 500ms;
+  options.pool.acquire_timeout = 500ms * slow;
   options.pool.on_too_many_connections = [&callbacks] { callbacks.fetch_add(1); };
   RedisPoolStore store(options);
   const double acquire_ms = ms(options.pool.acquire_timeout);
@@ -127,15 +148,16 @@ TEST(PoolExhaustionScenario, WaitersTimeOutAtAcquireTimeoutWithOneCallbackEach) 
   const PoolStats stats = store.pool().stats();
   const double min_ms = timeout_ms.empty() ? 0 : *std::min_element(timeout_ms.begin(), timeout_ms.end());
   const double max_ms = timeout_ms.empty() ? 0 : *std::max_element(timeout_ms.begin(), timeout_ms.end());
+  const double late = probe.max_late_ms();
   const auto outside = std::count_if(timeout_ms.begin(), timeout_ms.end(), [&](double d) {
-    return d < 0.8 * acquire_ms || d > 1.2 * acquire_ms;
+    return d < 0.8 * acquire_ms || d > 1.2 * acquire_ms + late;
   });
   std::printf("[figure] scenario4 threads=%d max_open=%zu calls=%d ok=%lld pool_timeouts=%zu callbacks=%lld "
               "stats_timeouts=%llu timeout_ms=%.1f..%.1f acquire_timeout_ms=%.0f outside_20pct=%td "
-              "max_open_seen=%zu seconds=%.1f\n",
+              "max_open_seen=%zu seconds=%.1f late_ms=%.1f\n",
               threads, options.pool.max_open, threads * calls_per_thread, ok.load(), timeout_ms.size(),
               callbacks.load(), static_cast<unsigned long long>(stats.timeouts), min_ms, max_ms, acquire_ms, outside,
-              max_open_seen.load(), took_s);
+              max_open_seen.load(), took_s, late);
 
   EXPECT_EQ(finished.load(), threads);
   EXPECT_TRUE(other.empty()) << other.size() << " failures other than PoolTimeoutError, first: " << other.front();

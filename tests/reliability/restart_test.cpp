@@ -12,6 +12,10 @@
 // every call right after a restart. (8 threads over max_open = 4, so the
 // acquire wait is exercised too.)
 //
+// Every time bound below is widened by the worst scheduling delay seen while
+// the test ran (lateness_probe.hpp; printed as max_sched_late_ms): time the
+// machine did not run this process is not the library's.
+//
 // Acknowledged writes: the server runs with appendfsync always, so an
 // increment Redis answered is on disk before the answer leaves. The library
 // never retries an increment; one that failed after its request may have
@@ -33,6 +37,7 @@
 
 #include "redis_session/error.hpp"
 #include "redis_session/redis_pool_store.hpp"
+#include "lateness_probe.hpp"
 #include "support/redis_server.hpp"
 
 namespace redis_session {
@@ -67,6 +72,7 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 }
 
 TEST(RestartScenario, RedisRestartedUnderLoadLosesNoAcknowledgedWrite) {
+  test::LatenessProbe probe;
   RedisServer server({.args = {"--appendonly", "yes", "--appendfsync", "always"}});
   RedisPoolStoreOptions options;
   options.connection = server.options();
@@ -168,29 +174,47 @@ TEST(RestartScenario, RedisRestartedUnderLoadLosesNoAcknowledgedWrite) {
   for (auto& w : workers) w.join();
   const auto end = Clock::now();
 
-  // Rates. Baseline: the 100 ms buckets of [1 s, 4 s) (after warm-up, before
-  // the first restart). After each restart: when the last failure happened,
-  // and the rate over [back + 1 s, back + 3 s).
-  auto rate = [&](Clock::time_point from, Clock::time_point to) {
-    int first = bucket_of(start, from), last = bucket_of(start, to);
-    double sum = 0;
-    for (int i = first; i < last; ++i) sum += c.ok[i].load();
-    return sum / std::max(1, last - first);
+  // Rates, in calls answered per 100 ms bucket. Single buckets on a shared
+  // 2-core machine swing widely (other builds come and go), so:
+  // - baseline: the median bucket of the calm before each restart;
+  // - steady: the median bucket over [back + 1 s, back + 3 s);
+  // - recovery: from "back" to the end of the last bucket with a failure;
+  // - full rate: from "back" to the end of the first bucket that reaches 75%
+  //   of min(baseline, steady), asserted within 1 s. The min keeps a machine
+  //   that got busier meanwhile from failing the test; a store that stays
+  //   slow after a restart would show in the steady/baseline ratio (printed)
+  //   and, if it leaked pool slots, in the pool's state (asserted).
+  auto median = [&](Clock::time_point from, Clock::time_point to) {
+    std::vector<int> v;
+    for (int i = bucket_of(start, from); i < bucket_of(start, to); ++i) v.push_back(c.ok[i].load());
+    if (v.empty()) return 0.0;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return static_cast<double>(v[v.size() / 2]);
   };
   auto last_failure_after = [&](Clock::time_point from, Clock::time_point to) {
-    // End of the last bucket in [from, to) with a failure, relative to
-    // `from`; 0 when none failed.
     double last = 0;
     for (int i = bucket_of(start, from); i < bucket_of(start, to); ++i) {
       if (c.failed[i].load() > 0) last = ms_between(from, start + (i + 1) * bucket);
     }
     return std::max(0.0, last);
   };
-  const double baseline = rate(start + 1s, start + 4s);
+  auto full_rate_after = [&](Clock::time_point from, Clock::time_point to, double baseline) {
+    for (int i = bucket_of(start, from) + 1; i < bucket_of(start, to); ++i) {
+      if (c.ok[i].load() >= 0.75 * baseline) return ms_between(from, start + (i + 1) * bucket);
+    }
+    return 1e9;
+  };
+  const double baseline1 = median(start + 1s, down1);
+  const double baseline2 = median(back1 + 1s, down2);
   const double recovery1 = last_failure_after(back1, down2);
   const double recovery2 = last_failure_after(back2, end);
-  const double ratio1 = rate(back1 + 1s, back1 + 3s) / baseline;
-  const double ratio2 = rate(back2 + 1s, back2 + 3s) / baseline;
+  const double steady1 = median(back1 + 1s, back1 + 3s);
+  const double steady2 = median(back2 + 1s, back2 + 3s);
+  const double full1 = full_rate_after(back1, down2, std::min(baseline1, steady1));
+  const double full2 = full_rate_after(back2, end, std::min(baseline2, steady2));
+  const double ratio1 = steady1 / baseline1;
+  const double ratio2 = steady2 / baseline2;
+  const PoolStats pool = store.pool().stats();
 
   long long total_calls = 0, total_failed = 0, total_acked = 0, total_unknown = 0;
   for (int i = 0; i < buckets; ++i) total_failed += c.failed[i].load();
@@ -208,24 +232,33 @@ TEST(RestartScenario, RedisRestartedUnderLoadLosesNoAcknowledgedWrite) {
     EXPECT_LE(final_count, acknowledged[t] + unknown[t]) << "increments counted that never ran on " << counter_id(t);
   }
 
-  std::printf("[figure] scenario1 threads=%d duration_s=%.1f calls=%lld failed=%lld max_block_ms=%.1f bound_ms=%lld\n",
+  const double late = probe.max_late_ms();
+  std::printf("[figure] scenario1 threads=%d duration_s=%.1f calls=%lld failed=%lld max_block_ms=%.1f bound_ms=%lld "
+              "max_sched_late_ms=%.1f\n",
               threads, ms_between(start, end) / 1000, total_calls, total_failed,
-              static_cast<double>(c.max_block_us.load()) / 1000, static_cast<long long>(bound.count()));
-  std::printf("[figure] scenario1 down_ms=%.0f,%.0f baseline_per_100ms=%.1f recovery_ms=%.0f,%.0f rate_ratio_after_1s=%.2f,%.2f\n",
-              ms_between(down1, back1), ms_between(down2, back2), baseline, recovery1, recovery2, ratio1, ratio2);
+              static_cast<double>(c.max_block_us.load()) / 1000, static_cast<long long>(bound.count()), late);
+  std::printf("[figure] scenario1 down_ms=%.0f,%.0f baseline_per_100ms=%.0f,%.0f recovery_ms=%.0f,%.0f "
+              "full_rate_ms=%.0f,%.0f steady_to_baseline=%.2f,%.2f\n",
+              ms_between(down1, back1), ms_between(down2, back2), baseline1, baseline2, recovery1, recovery2, full1,
+              full2, ratio1, ratio2);
   std::printf("[figure] scenario1 increments_acknowledged=%lld unknown_outcome=%lld final=%lld lost=%lld\n", total_acked,
               total_unknown, total_final, std::max(0LL, total_acked - total_final));
   for (const auto& [code, n] : c.errors) std::printf("[figure] scenario1 error %s: %d\n", code.c_str(), n);
 
   EXPECT_TRUE(c.untyped.empty()) << "untyped failure: " << c.untyped.front();
   EXPECT_TRUE(c.wrong.empty()) << c.wrong.size() << " wrong results, first: " << c.wrong.front();
-  EXPECT_LE(c.max_block_us.load(), std::chrono::duration_cast<std::chrono::microseconds>(bound).count());
+  EXPECT_LE(static_cast<double>(c.max_block_us.load()) / 1000, static_cast<double>(bound.count()) + late)
+      << "a call blocked longer than acquire_timeout + connect_timeout + command_timeout";
   EXPECT_GT(total_failed, 0) << "the restarts went unnoticed: the scenario tested nothing";
-  EXPECT_LE(recovery1, 1000.0) << "failures more than 1 s after Redis was back (SIGTERM restart)";
-  EXPECT_LE(recovery2, 1000.0) << "failures more than 1 s after Redis was back (SIGKILL restart)";
-  // Full rate: the machine is shared, so "full" allows for its noise.
-  EXPECT_GE(ratio1, 0.5);
-  EXPECT_GE(ratio2, 0.5);
+  EXPECT_LE(recovery1, 1000.0 + late) << "failures more than 1 s after Redis was back (SIGTERM restart)";
+  EXPECT_LE(recovery2, 1000.0 + late) << "failures more than 1 s after Redis was back (SIGKILL restart)";
+  EXPECT_LE(full1, 1000.0 + late) << "not back to full rate within 1 s (SIGTERM restart)";
+  EXPECT_LE(full2, 1000.0 + late) << "not back to full rate within 1 s (SIGKILL restart)";
+  // No slot leaked across the restarts: every connection is back or closed.
+  EXPECT_EQ(pool.in_use, 0u);
+  EXPECT_EQ(pool.creating, 0u);
+  EXPECT_EQ(pool.waiting, 0u);
+  EXPECT_LE(pool.open, options.pool.max_open);
 }
 
 }  // namespace

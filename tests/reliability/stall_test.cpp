@@ -10,6 +10,14 @@
 // every call has the same deadline whichever path it takes. A call that
 // waits for a pool slot first adds at most acquire_timeout; one that takes a
 // connection idle past validate_after adds one PING (command_timeout).
+//
+// The +-20% is measured against wall-clock time on a shared 2-core machine.
+// Under ASan/TSan every step after a deadline (unwinding, closing, waking)
+// runs several times slower and the machine is busier, so there the
+// deadlines are 3x longer: the tolerance stays 20%, of a larger deadline.
+// Upper bounds are also widened by the worst scheduling delay seen during the
+// test (lateness_probe.hpp, printed as late_ms): a call cannot fail sooner
+// than the machine runs it.
 
 #include <gtest/gtest.h>
 
@@ -25,7 +33,16 @@
 #include "redis_session/error.hpp"
 #include "redis_session/redis_pool_store.hpp"
 #include "support/fault_proxy.hpp"
+#include "lateness_probe.hpp"
 #include "support/redis_server.hpp"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define REDIS_SESSION_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define REDIS_SESSION_SANITIZED 1
+#endif
+#endif
 
 namespace redis_session {
 namespace {
@@ -35,10 +52,17 @@ using Clock = std::chrono::steady_clock;
 using test::FaultProxy;
 using test::RedisServer;
 
+#ifdef REDIS_SESSION_SANITIZED
+constexpr int slow = 3;
+#else
+constexpr int slow = 1;
+#endif
+
 struct Call {
   Clock::time_point start;
   Clock::time_point end;
   int outcome = 0;  // 0 ok, else the Errc; -1 an untyped exception
+  int thread = 0;
 };
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -98,6 +122,7 @@ class Load {
         std::vector<Call> mine;
         for (long long i = 0; !stop_.load(); ++i) {
           mine.push_back(timed_call(store_, id, i));
+          mine.back().thread = t;
           if (mine.back().outcome != 0) std::this_thread::sleep_for(1ms);
         }
         std::lock_guard lock(mutex_);
@@ -109,7 +134,7 @@ class Load {
         PoolStats s = store_.pool().stats();
         max_open_ = std::max(max_open_, s.open);
         max_open_creating_ = std::max(max_open_creating_, s.open + s.creating);
-        std::this_thread::sleep_for(1ms);
+        std::this_thread::sleep_for(2ms);
       }
     });
   }
@@ -137,12 +162,49 @@ class Load {
   std::size_t max_open_creating_ = 0;  // sampler thread until finish()
 };
 
+// After the stall clears, the same store must work again: every thread gets
+// answers. A store that stayed stuck (leaked slots, reused dead connections)
+// fails nearly every call, with pool or I/O errors. A busy machine can still
+// make an odd call time out, so up to 5% timeouts are tolerated (printed).
+struct Recovery {
+  int ok = 0;
+  int timed_out = 0;
+  int other = 0;
+  int threads_without_answer = 0;
+};
+
+Recovery after(const std::vector<Call>& calls, Clock::time_point from, int threads) {
+  Recovery r;
+  std::vector<int> answered(static_cast<std::size_t>(threads), 0);
+  for (const Call& call : calls) {
+    if (call.start < from) continue;
+    if (call.outcome == 0) {
+      ++r.ok;
+      ++answered[static_cast<std::size_t>(call.thread)];
+    } else if (call.outcome == static_cast<int>(Errc::timeout) ||
+               call.outcome == static_cast<int>(Errc::pool_timeout)) {
+      ++r.timed_out;
+    } else {
+      ++r.other;
+    }
+  }
+  r.threads_without_answer = static_cast<int>(std::count(answered.begin(), answered.end(), 0));
+  return r;
+}
+
+void expect_recovered(const Recovery& r) {
+  EXPECT_EQ(r.threads_without_answer, 0) << "the store did not recover";
+  EXPECT_EQ(r.other, 0) << "calls after the stall failed other than by timing out";
+  EXPECT_LE(r.timed_out * 20, r.ok + r.timed_out) << "more than 5% of the calls after the stall timed out";
+}
+
 // As many threads as connections: nobody waits for the pool, so each call's
 // deadline is exactly the timeout.
 TEST(StallScenario, EveryCallTimesOutWithinItsDeadlineAndTheStoreRecovers) {
+  test::LatenessProbe probe;
   RedisServer server;
   FaultProxy proxy(server.port());
-  const auto timeout = 500ms;
+  const auto timeout = 500ms * slow;
   RedisPoolStoreOptions options = options_via(proxy, timeout);
   options.pool.max_open = 4;
   RedisPoolStore store(options);
@@ -152,14 +214,15 @@ TEST(StallScenario, EveryCallTimesOutWithinItsDeadlineAndTheStoreRecovers) {
   const auto stall_on = Clock::now();
   proxy.set_stall(true);
   const auto stalled_from = Clock::now();
-  std::this_thread::sleep_for(3s);
+  std::this_thread::sleep_for(timeout * 6);
   const auto stall_off = Clock::now();
   proxy.set_stall(false);
   std::this_thread::sleep_for(1500ms);
   load.finish();
 
-  int during = 0, timeouts = 0, wrong_type = 0, outside = 0, after_ok = 0, after_failed = 0, before_ok = 0;
+  int during = 0, timeouts = 0, wrong_type = 0, outside = 0, before_ok = 0;
   double min_ms = 1e9, max_ms = 0;
+  const double late = probe.max_late_ms();
   for (const Call& call : load.calls()) {
     if (call.end < stall_on && call.outcome == 0) ++before_ok;
     // Started inside the stall and would have ended inside it.
@@ -173,49 +236,50 @@ TEST(StallScenario, EveryCallTimesOutWithinItsDeadlineAndTheStoreRecovers) {
       const double took = ms(call.end - call.start);
       min_ms = std::min(min_ms, took);
       max_ms = std::max(max_ms, took);
-      if (took < 0.8 * ms(timeout) || took > 1.2 * ms(timeout)) ++outside;
+      if (took < 0.8 * ms(timeout) || took > 1.2 * ms(timeout) + late) ++outside;
     }
-    if (call.start >= stall_off + 100ms) (call.outcome == 0 ? after_ok : after_failed)++;
   }
+  const Recovery r = after(load.calls(), stall_off + 100ms, 4);
   std::printf("[figure] scenario2 threads=4 max_open=4 deadline_ms=%lld calls_in_stall=%d timeouts=%d "
               "other_outcomes=%d took_ms=%.1f..%.1f outside_20pct=%d max_open_seen=%zu calls_after=%d "
-              "failed_after=%d proxy_accepted=%llu\n",
+              "failed_after=%d proxy_accepted=%llu late_ms=%.1f\n",
               static_cast<long long>(timeout.count()), during, timeouts, wrong_type, min_ms, max_ms, outside,
-              load.max_open_creating(), after_ok, after_failed,
-              static_cast<unsigned long long>(proxy.accepted()));
+              load.max_open_creating(), r.ok, r.timed_out + r.other,
+              static_cast<unsigned long long>(proxy.accepted()), late);
   EXPECT_GT(before_ok, 0);
   EXPECT_GE(during, 8) << "too few calls inside the stall to judge";
   EXPECT_EQ(wrong_type, 0) << "calls in the stall that did not fail with TimeoutError";
   EXPECT_EQ(outside, 0) << "timeouts outside the deadline +-20%";
   EXPECT_LE(load.max_open_creating(), options.pool.max_open);
-  EXPECT_GT(after_ok, 0) << "the store did not recover";
-  EXPECT_EQ(after_failed, 0) << "calls failed after the stall cleared";
+  expect_recovered(r);
 }
 
 // More threads than connections: some wait for a slot and time out there
 // (PoolTimeoutError at acquire_timeout); the others time out on the server.
 // The pool never opens more than max_open, however many connections break.
 TEST(StallScenario, PoolStaysWithinMaxOpenWhileConnectionsTimeOut) {
+  test::LatenessProbe probe;
   RedisServer server;
   FaultProxy proxy(server.port());
-  const auto timeout = 400ms;
+  const auto timeout = 400ms * slow;
   RedisPoolStoreOptions options = options_via(proxy, timeout);
   options.pool.max_open = 4;
-  options.pool.acquire_timeout = 300ms;
+  options.pool.acquire_timeout = 300ms * slow;
   RedisPoolStore store(options);
 
   Load load(store, 16, "s2b-");
   std::this_thread::sleep_for(1s);
   const auto stall_on = Clock::now();
   proxy.set_stall(true);
-  std::this_thread::sleep_for(3s);
+  std::this_thread::sleep_for(timeout * 8);
   const auto stall_off = Clock::now();
   proxy.set_stall(false);
   std::this_thread::sleep_for(1500ms);
   load.finish();
 
-  int during = 0, pool_timeouts = 0, timeouts = 0, wrong_type = 0, outside = 0, after_ok = 0, after_failed = 0;
+  int during = 0, pool_timeouts = 0, timeouts = 0, wrong_type = 0, outside = 0;
   const auto limit = options.pool.acquire_timeout + timeout;
+  const double late = probe.max_late_ms();
   for (const Call& call : load.calls()) {
     if (call.start >= stall_on && call.start + limit * 6 / 5 <= stall_off) {
       ++during;
@@ -223,29 +287,28 @@ TEST(StallScenario, PoolStaysWithinMaxOpenWhileConnectionsTimeOut) {
       if (call.outcome == static_cast<int>(Errc::pool_timeout)) {
         ++pool_timeouts;
         const double a = ms(options.pool.acquire_timeout);
-        if (took < 0.8 * a || took > 1.2 * a) ++outside;
+        if (took < 0.8 * a || took > 1.2 * a + late) ++outside;
       } else if (call.outcome == static_cast<int>(Errc::timeout)) {
         ++timeouts;
-        if (took < 0.8 * ms(timeout) || took > 1.2 * ms(limit)) ++outside;
+        if (took < 0.8 * ms(timeout) || took > 1.2 * ms(limit) + late) ++outside;
       } else {
         ++wrong_type;
       }
     }
-    if (call.start >= stall_off + 100ms) (call.outcome == 0 ? after_ok : after_failed)++;
   }
   const PoolStats stats = store.pool().stats();
+  const Recovery r = after(load.calls(), stall_off + 100ms, 16);
   std::printf("[figure] scenario2 threads=16 max_open=4 calls_in_stall=%d timeouts=%d pool_timeouts=%d other=%d "
-              "outside_deadline=%d max_open_seen=%zu connections_created=%llu calls_after=%d failed_after=%d\n",
+              "outside_deadline=%d max_open_seen=%zu connections_created=%llu calls_after=%d failed_after=%d late_ms=%.1f\n",
               during, timeouts, pool_timeouts, wrong_type, outside, load.max_open_creating(),
-              static_cast<unsigned long long>(stats.created), after_ok, after_failed);
+              static_cast<unsigned long long>(stats.created), r.ok, r.timed_out + r.other, late);
   EXPECT_GT(timeouts, 0);
   EXPECT_GT(pool_timeouts, 0);
   EXPECT_EQ(wrong_type, 0);
   EXPECT_EQ(outside, 0);
   EXPECT_LE(load.max_open(), options.pool.max_open);
   EXPECT_LE(load.max_open_creating(), options.pool.max_open);
-  EXPECT_GT(after_ok, 0);
-  EXPECT_EQ(after_failed, 0);
+  expect_recovered(r);
 }
 
 // A stall that begins after a quiet spell: the pooled connections are idle
@@ -253,9 +316,10 @@ TEST(StallScenario, PoolStaysWithinMaxOpenWhileConnectionsTimeOut) {
 // deadline is then one PING (command_timeout) plus one connect
 // (connect_timeout) for the replacement, not a PING per idle connection.
 TEST(StallScenario, StallAfterQuietSpellFailsWithinOnePingAndOneConnect) {
+  test::LatenessProbe probe;
   RedisServer server;
   FaultProxy proxy(server.port());
-  const auto timeout = 300ms;
+  const auto timeout = 300ms * slow;
   RedisPoolStoreOptions options = options_via(proxy, timeout);
   options.pool.max_open = 4;
   options.pool.max_idle = 4;
@@ -283,10 +347,11 @@ TEST(StallScenario, StallAfterQuietSpellFailsWithinOnePingAndOneConnect) {
   proxy.set_stall(false);
   const double took = ms(call.end - call.start);
   const double deadline = ms(options.connection.command_timeout + options.connection.connect_timeout);
-  std::printf("[figure] scenario2 stall_after_idle took_ms=%.1f deadline_ms=%.0f outcome=%d\n", took, deadline,
-              call.outcome);
+  const double late = probe.max_late_ms();
+  std::printf("[figure] scenario2 stall_after_idle took_ms=%.1f deadline_ms=%.0f outcome=%d late_ms=%.1f\n", took,
+              deadline, call.outcome, late);
   EXPECT_EQ(call.outcome, static_cast<int>(Errc::timeout));
-  EXPECT_LE(took, 1.2 * deadline);
+  EXPECT_LE(took, 1.2 * deadline + late);
   const Call later = timed_call(store, "s2c-0", 0);
   EXPECT_EQ(later.outcome, 0) << "the store did not recover";
 }

@@ -163,6 +163,12 @@ TEST(Soak, MixedLoadKeepsMemoryAndConnectionsFlat) {
   o.url = server.url();
   o.pool.max_open = max_open;
   o.pool.max_idle = max_open;
+  // Deadlines are scenario 2's subject, not this one's: on a machine shared
+  // with compilers a thread can sit unscheduled for over a second, which the
+  // default 1 s command deadline would report as a failure of the soak.
+  o.connection.command_timeout = 10s;
+  o.connection.connect_timeout = 10s;
+  o.pool.acquire_timeout = 10s;
   auto store = std::make_shared<RedisPoolStore>(o);
   SessionManager manager(store);
   redis::Connection sampler(server.options());

@@ -179,13 +179,13 @@ TEST(SentinelFixture, FailoverMovesTheMaster) {
   std::printf("[figure] SENTINEL FAILOVER -> all 3 sentinels name the new master: %lld ms\n", ms_since(start));
   EXPECT_EQ(new_master, group.data_address(1));
   EXPECT_EQ(node_command(new_master, {"GET", "before"}).str, "1");
-  EXPECT_EQ(node_command(new_master, {"ROLE"}).elements.at(0).str, "master");
+  EXPECT_EQ(role_of(new_master), "master");
   // The old master is turned into a replica of the new one (sentinels wait
   // a while before they do that to a live node).
   const Clock::time_point demote_start = Clock::now();
   std::string role;
   while (ms_since(demote_start) < 40000) {
-    role = node_command(old_master, {"ROLE"}).elements.at(0).str;
+    role = role_of(old_master);
     if (role == "slave") break;
     std::this_thread::sleep_for(50ms);
   }

@@ -44,8 +44,19 @@ SessionChanges updating(Fields set) {
 }
 
 // HGETALL of a key straight from a node, as field -> raw value.
+// (Asked again when the connection is cut: a sentinel reconfiguring a node
+// kills its clients.)
 std::map<std::string, std::string> hash_on(const std::string& address, const std::string& key) {
-  const redis::Reply r = node_command(address, {"HGETALL", key});
+  redis::Reply r;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      r = node_command(address, {"HGETALL", key});
+      break;
+    } catch (const ConnectionError&) {
+      if (attempt == 20) throw;
+      std::this_thread::sleep_for(50ms);
+    }
+  }
   std::map<std::string, std::string> m;
   for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) m[r.elements[i].str] = r.elements[i + 1].str;
   return m;
@@ -254,7 +265,7 @@ TEST(Sentinel, FailoverDuringLoadRecoversAndTheOldMasterTakesNoWrites) {
 
   // What the old master holds right now, before the sentinels demote it
   // (about 10 s after the switch) and it resyncs from the new one.
-  const std::string old_role = node_command(old_master, {"ROLE"}).elements.at(0).str;
+  const std::string old_role = role_of(old_master);
   std::map<std::string, std::map<std::string, std::string>> on_old;
   std::map<std::string, std::map<std::string, std::string>> on_new;
   for (const ThreadLog& log : logs) {

@@ -61,6 +61,13 @@ std::map<std::string, std::string> as_map(const redis::Reply& flat) {
   return m;
 }
 
+// Config files that redis-server fsyncs on every change (nodes.conf, a
+// sentinel's config) go to tmpfs when there is one: on a machine busy with
+// compilers, an fsync to disk can block a node for seconds, long enough for
+// a cluster to declare it failed or for a sentinel to enter TILT mode and
+// freeze a failover.
+std::string fsync_free_base() { return ::access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : ""; }
+
 std::string address_of(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
 
 template <class Check>
@@ -185,17 +192,20 @@ int ClusterNode::slot_count() const {
   return n;
 }
 
-RedisCluster::RedisCluster(RedisClusterOptions options) : options_(std::move(options)) {
+RedisCluster::RedisCluster(RedisClusterOptions options)
+    : options_(std::move(options)), conf_dir_(fsync_free_base()) {
   const int total = options_.primaries * (1 + options_.replicas_per_primary);
   if (options_.primaries < 3) throw std::invalid_argument("redis-cli --cluster create needs 3 primaries at least");
   for (int i = 0; i < total; ++i) {
     // The bus port is ours to choose (Redis 7: --cluster-port), so it never
     // lands at port + 10000 beyond 65535 or on a taken port; if it was taken
     // meanwhile, the node fails to start and we try another.
+    const std::string nodes_conf = conf_dir_.path() + "/nodes-" + std::to_string(i) + ".conf";
     for (int attempt = 0;; ++attempt) {
+      ::unlink(nodes_conf.c_str());  // what a failed attempt left
       RedisServerOptions o;
       o.args = {"--cluster-enabled", "yes",
-                "--cluster-config-file", "nodes.conf",
+                "--cluster-config-file", nodes_conf,
                 "--cluster-node-timeout", std::to_string(options_.node_timeout.count()),
                 "--cluster-port", std::to_string(free_port()),
                 // A replica must be able to take over whatever its link did,
@@ -413,7 +423,8 @@ ClusterNode RedisCluster::wait_promotion(const std::string& old_id, std::chrono:
 
 // ------------------------------------------------------------------ SentinelGroup
 
-SentinelGroup::SentinelGroup(SentinelGroupOptions options) : options_(std::move(options)) {
+SentinelGroup::SentinelGroup(SentinelGroupOptions options)
+    : options_(std::move(options)), conf_dir_(fsync_free_base()) {
   const std::vector<std::string> sync = {"--repl-diskless-sync-delay", "0"};
   RedisServerOptions master;
   master.args = sync;
@@ -437,6 +448,10 @@ SentinelGroup::SentinelGroup(SentinelGroupOptions options) : options_(std::move(
     o.config_file = conf;
     o.args = {"--sentinel"};
     sentinels_.push_back(std::make_unique<RedisServer>(o));
+    // TILT mode (entered when the sentinel's timer runs 2 s late, as it does
+    // on a loaded machine) freezes a failover for 30 s: make it rarer and short.
+    node_command(address_of(sentinels_.back()->port()),
+                 {"SENTINEL", "DEBUG", "tilt-trigger", "10000", "tilt-period", "1000"});
   }
   wait_ready();
 }
@@ -456,6 +471,15 @@ std::size_t SentinelGroup::data_index_of(const std::string& address) const {
     if (data_address(i) == address) return i;
   }
   throw std::invalid_argument("no data node at " + address);
+}
+
+std::string role_of(const std::string& address, std::chrono::milliseconds limit) {
+  std::string role;
+  wait_until(limit, "ROLE of " + address, [&](std::string&) {
+    role = node_command(address, {"ROLE"}).elements.at(0).str;
+    return true;
+  });
+  return role;
 }
 
 std::string SentinelGroup::master_address(std::size_t sentinel) const {
@@ -523,6 +547,16 @@ void SentinelGroup::failover(std::chrono::milliseconds limit) {
 
 std::string SentinelGroup::wait_failover(const std::string& old_address, std::chrono::milliseconds limit) const {
   std::string result;
+  try {
+    wait_until_failover(old_address, limit, result);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string(e.what()) + "\nsentinel 0's log ends:\n" + sentinels_.at(0)->log_tail());
+  }
+  return result;
+}
+
+void SentinelGroup::wait_until_failover(const std::string& old_address, std::chrono::milliseconds limit,
+                                        std::string& result) const {
   wait_until(limit, "the sentinels to name a new master", [&](std::string& last) {
     const std::string master = agreed_master();
     if (master.empty() || master == old_address) {
@@ -537,7 +571,6 @@ std::string SentinelGroup::wait_failover(const std::string& old_address, std::ch
     result = master;
     return true;
   });
-  return result;
 }
 
 }  // namespace redis_session::test

@@ -32,6 +32,9 @@ namespace redis_session::test {
 // reply throws ServerError, like Connection::command.
 redis::Reply node_command(const std::string& address, std::initializer_list<std::string_view> args);
 redis::Reply node_command(const std::string& address, const std::vector<std::string>& args);
+// ROLE's first word ("master", "slave", "sentinel"), asked again while the
+// connection fails (a sentinel reconfiguring a node kills its clients).
+std::string role_of(const std::string& address, std::chrono::milliseconds limit = std::chrono::seconds(10));
 
 // A child process (redis-cli) with stdout+stderr captured in a file. Dies
 // with the test process (PR_SET_PDEATHSIG); the destructor kills and reaps it.
@@ -124,6 +127,7 @@ class RedisCluster {
  private:
   std::string any_running() const;
   RedisClusterOptions options_;
+  TempDir conf_dir_;  // nodes-<i>.conf, on tmpfs when there is one
   std::vector<std::unique_ptr<RedisServer>> servers_;
   std::map<std::string, std::vector<std::pair<int, int>>> killed_slots_;  // by node id
 };
@@ -169,8 +173,9 @@ class SentinelGroup {
   void wait_ready(std::chrono::milliseconds limit = std::chrono::seconds(60)) const;
 
  private:
+  void wait_until_failover(const std::string& old_address, std::chrono::milliseconds limit, std::string& result) const;
   SentinelGroupOptions options_;
-  TempDir conf_dir_;
+  TempDir conf_dir_;  // sentinel<i>.conf, on tmpfs when there is one
   std::vector<std::unique_ptr<RedisServer>> data_;
   std::vector<std::unique_ptr<RedisServer>> sentinels_;
 };

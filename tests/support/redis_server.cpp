@@ -40,9 +40,10 @@ std::uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/redis_session.XXXXXX";
+TempDir::TempDir(const std::string& base) {
+  const char* env = std::getenv("TMPDIR");
+  const std::string root = !base.empty() ? base : env != nullptr && *env != '\0' ? env : "/tmp";
+  std::string tmpl = root + "/redis_session.XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   if (::mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + std::string(strerror(errno)));

@@ -27,10 +27,11 @@ namespace redis_session::test {
 // A free TCP port on 127.0.0.1 right now (bound and released).
 std::uint16_t free_port();
 
-// A directory under $TMPDIR (or /tmp), removed with its contents on destruction.
+// A directory under $TMPDIR (or /tmp), or under `base` when given, removed
+// with its contents on destruction.
 class TempDir {
  public:
-  TempDir();
+  explicit TempDir(const std::string& base = {});
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

@@ -80,7 +80,8 @@ start() {
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
   --logfile "$work/redis.log" &
-pids+=($!)
+redis_pid=$!
+pids+=($redis_pid)
 for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 redis_url=redis://127.0.0.1:$redis_port
 
@@ -179,6 +180,7 @@ EOF
 demo=$(start demo "$demo_bin" --listen 127.0.0.1:0 --redis "$redis_url" --threads "$threads")
 reference=$(start reference "$reference_bin" --listen 127.0.0.1:0 --redis "$redis_url" --threads "$threads")
 demo_pid=$(cat "$work/demo.pid")
+reference_pid=$(cat "$work/reference.pid")
 
 # The benchmark's session, made through the demo: three fields. The
 # reference reads the same hash (same keys and layout), so both answer the
@@ -200,22 +202,31 @@ fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load:$(uptime | sed 's/.*load average://')"
 echo "servers: $threads threads each; wrk -t2, ${duration}s per run, $rounds alternations"
 
-# wrk_run URL CONNECTIONS [HEADER]: "req/s p50_ms p99_ms", exits on errors.
+# CPU time (user + system, clock ticks) a process has used so far.
+cpu_ticks() { sed 's/.*) //' /proc/"$1"/stat | awk '{ print $12 + $13 }'; }
+
+# wrk_run URL CONNECTIONS HEADER [SERVER_PID]: "req/s p50_ms p99_ms requests
+# server_cpu_us redis_cpu_us", the last two per request. CPU time per request
+# hardly depends on what else runs on the machine, unlike requests/s.
 wrk_run() {
-  local out
+  local out server_before redis_before server_after redis_after
+  server_before=$(cpu_ticks "${4:-$redis_pid}")
+  redis_before=$(cpu_ticks "$redis_pid")
   out=$(wrk -t2 -c"$2" -d"${duration}s" --latency ${3:+-H "$3"} "$1")
+  server_after=$(cpu_ticks "${4:-$redis_pid}")
+  redis_after=$(cpu_ticks "$redis_pid")
   if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
     echo "FAIL wrk saw errors on $1:" >&2
     echo "$out" >&2
     touch "$work/wrk_failed"
   fi
-  awk '
+  awk -v sb="$server_before" -v sa="$server_after" -v rb="$redis_before" -v ra="$redis_after" -v hz="$(getconf CLK_TCK)" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /Requests\/sec/ { rps = $2 }
     $1 == "50%" { p50 = ms($2) }
     $1 == "99%" { p99 = ms($2) }
     /requests in/ { n = $1 }
-    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, n }' <<<"$out"
+    END { printf "%.0f %.3f %.3f %d %.2f %.2f\n", rps, p50, p99, n, (sa - sb) * 1e6 / hz / n, (ra - rb) * 1e6 / hz / n }' <<<"$out"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -232,20 +243,27 @@ summary=()
 for route in plain session count; do
   for conns in 8 50; do
     : >"$work/ratios"
+    : >"$work/cpu_ratios"
     : >"$work/demo.runs"
     : >"$work/reference.runs"
     for round in $(seq "$rounds"); do
       for side in demo reference; do
-        url=$demo
-        [ $side = reference ] && url=$reference
-        read -r rps p50 p99 _ < <(wrk_run "$url/$route" "$conns" "$cookie")
-        echo "$rps $p50 $p99" >>"$work/$side.runs"
-        printf 'run /%-8s -c%-3s %-9s round %d: %7d req/s  p50 %6.2f ms  p99 %6.2f ms\n' \
-          "$route" "$conns" "$side" "$round" "$rps" "$p50" "$p99"
+        url=$demo pid=$demo_pid
+        [ $side = reference ] && url=$reference pid=$reference_pid
+        read -r rps p50 p99 _ server_us redis_us < <(wrk_run "$url/$route" "$conns" "$cookie" "$pid")
+        echo "$rps $p50 $p99 $server_us $redis_us" >>"$work/$side.runs"
+        printf 'run /%-8s -c%-3s %-9s round %d: %7d req/s  p50 %6.2f ms  p99 %6.2f ms  CPU/request: server %5.1f us, redis %4.1f us\n' \
+          "$route" "$conns" "$side" "$round" "$rps" "$p50" "$p99" "$server_us" "$redis_us"
       done
-      paste "$work/demo.runs" "$work/reference.runs" | tail -1 | awk '{ printf "%.4f\n", $1 / $4 }' >>"$work/ratios"
+      paste -d' ' "$work/demo.runs" "$work/reference.runs" | tail -1 | awk '{ printf "%.4f\n", $1 / $6 }' >>"$work/ratios"
+      # CPU (server + Redis) the reference spends per request over what the demo spends.
+      paste -d' ' "$work/demo.runs" "$work/reference.runs" | tail -1 |
+        awk '{ printf "%.4f\n", ($9 + $10) / ($4 + $5) }' >>"$work/cpu_ratios"
     done
     ratio=$(median <"$work/ratios")
+    cpu_ratio=$(median <"$work/cpu_ratios")
+    d_cpu=$(awk '{ print $4 + $5 }' "$work/demo.runs" | median)
+    r_cpu=$(awk '{ print $4 + $5 }' "$work/reference.runs" | median)
     d_rps=$(cut -d' ' -f1 "$work/demo.runs" | median)
     r_rps=$(cut -d' ' -f1 "$work/reference.runs" | median)
     d_p50=$(cut -d' ' -f2 "$work/demo.runs" | median)
@@ -262,12 +280,13 @@ for route in plain session count; do
       [ "$p99_verdict" = MISSED ] && status=1
       verdict="$verdict; demo p99 <= 5 ms $p99_verdict"
     fi
-    summary+=("$(printf '/%-8s -c%-3s demo %6.0f req/s (p50 %.2f, p99 %.2f ms)  reference %6.0f req/s (p50 %.2f, p99 %.2f ms)  ratio=%.3f  %s' \
-      "$route" "$conns" "$d_rps" "$d_p50" "$d_p99" "$r_rps" "$r_p50" "$r_p99" "$ratio" "$verdict")")
+    summary+=("$(printf '/%-8s -c%-3s demo %6.0f req/s (p50 %.2f, p99 %.2f ms, %.1f us CPU)  reference %6.0f req/s (p50 %.2f, p99 %.2f ms, %.1f us CPU)  ratio=%.3f  cpu_ratio=%.3f  %s' \
+      "$route" "$conns" "$d_rps" "$d_p50" "$d_p99" "$d_cpu" "$r_rps" "$r_p50" "$r_p99" "$r_cpu" "$ratio" "$cpu_ratio" "$verdict")")
   done
 done
 echo
-echo "medians over $rounds alternations (ratio: median of the paired demo/reference ratios):"
+echo "medians over $rounds alternations; ratio: median of the paired demo/reference requests/s ratios;"
+echo "cpu_ratio: median of the paired reference/demo ratios of CPU (server + Redis) per request"
 printf '%s\n' "${summary[@]}"
 
 # ------------------------------------------------------------------ round trips
@@ -340,7 +359,7 @@ rss_before=$(awk '/VmRSS/ {print $2}' /proc/"$demo_pid"/status)
 done_requests=0
 while [ "$done_requests" -lt "$rss_requests" ]; do
   for route in session count plain; do
-    read -r _ _ _ got < <(wrk_run "$demo/$route" 50 "$cookie")
+    read -r _ _ _ got _ < <(wrk_run "$demo/$route" 50 "$cookie")
     done_requests=$((done_requests + got))
   done
 done
@@ -360,19 +379,24 @@ curl -sf -c "$node_jar" -b "$node_jar" "$node_url/count" >/dev/null
 curl -sf -c "$node_jar" -b "$node_jar" "$node_url/count" >/dev/null
 node_cookie="Cookie: $(awk '$6 ~ /^koa\.sid/ {printf "%s%s=%s", sep, $6, $7; sep="; "}' "$node_jar")"
 echo "node session: $(curl -sf -H "$node_cookie" "$node_url/session")"
+node_pid=$(cat "$work/node.pid")
 wrk -t2 -c50 -d2s -H "$node_cookie" "$node_url/session" >/dev/null
 : >"$work/node_ratios"
+: >"$work/node_cpu_ratios"
 for round in $(seq "$rounds"); do
-  read -r d_rps d_p50 d_p99 _ < <(wrk_run "$demo/session" 50 "$cookie")
-  read -r n_rps n_p50 n_p99 _ < <(wrk_run "$node_url/session" 50 "$node_cookie")
-  printf 'run /session -c50 round %d: demo %6d req/s (p99 %.2f ms)  node %6d req/s (p99 %.2f ms)\n' \
-    "$round" "$d_rps" "$d_p99" "$n_rps" "$n_p99"
+  read -r d_rps d_p50 d_p99 _ d_server d_redis < <(wrk_run "$demo/session" 50 "$cookie" "$demo_pid")
+  read -r n_rps n_p50 n_p99 _ n_server n_redis < <(wrk_run "$node_url/session" 50 "$node_cookie" "$node_pid")
+  printf 'run /session -c50 round %d: demo %6d req/s (p99 %.2f ms, CPU %.1f + %.1f us)  node %6d req/s (p99 %.2f ms, CPU %.1f + %.1f us)\n' \
+    "$round" "$d_rps" "$d_p99" "$d_server" "$d_redis" "$n_rps" "$n_p99" "$n_server" "$n_redis"
   awk -v d="$d_rps" -v n="$n_rps" 'BEGIN { printf "%.4f\n", d / n }' >>"$work/node_ratios"
+  awk -v d="$d_server" -v n="$n_server" 'BEGIN { printf "%.4f\n", n / d }' >>"$work/node_cpu_ratios"
 done
 node_ratio=$(median <"$work/node_ratios")
+node_cpu_ratio=$(median <"$work/node_cpu_ratios")
 node_verdict=$(awk -v r="$node_ratio" 'BEGIN { print (r >= 2.5) ? "goal >= 2.5 met" : "goal >= 2.5 MISSED" }')
 [[ $node_verdict == *MISSED* ]] && status=1
-echo "session read, wrk -t2 -c50: session_demo vs koa ($node_workers process(es)): ratio=$node_ratio  $node_verdict"
+echo "session read, wrk -t2 -c50: session_demo vs koa ($node_workers process(es)): ratio=$node_ratio  $node_verdict" \
+  "(server CPU per request, node / demo: cpu_ratio=$node_cpu_ratio)"
 
 if [ -e "$work/wrk_failed" ]; then
   echo "FAIL some wrk run saw errors (above)"

@@ -213,13 +213,13 @@ TEST(CrossedRepliesScenario, NoCallerEverSeesAnotherCallsReply) {
 
   long long failed = 0;
   for (const auto& [code, n] : shared.errors) failed += n;
-  std::printf("[figure] scenario3 build=%s threads=%d calls=%lld ok=%lld failed=%lld crossed=%zu seconds=%.1f "
+  std::printf("[ figures ] scenario3 build=%s threads=%d calls=%lld ok=%lld failed=%lld crossed=%zu seconds=%.1f "
               "late_replies=%llu resets_mid_reply=%llu connections=%llu\n",
               build_kind, threads, (total_calls / threads) * threads, shared.ok.load(), failed, shared.crossed.size(),
               seconds, static_cast<unsigned long long>(proxy.delayed_chunks()),
               static_cast<unsigned long long>(proxy.resets_mid_reply()),
               static_cast<unsigned long long>(proxy.accepted()));
-  for (const auto& [code, n] : shared.errors) std::printf("[figure] scenario3 error %s: %lld\n", code.c_str(), n);
+  for (const auto& [code, n] : shared.errors) std::printf("[ figures ] scenario3 error %s: %lld\n", code.c_str(), n);
 
   EXPECT_TRUE(shared.crossed.empty()) << shared.crossed.size() << " replies reached the wrong caller, first: "
                                       << shared.crossed.front();

@@ -152,7 +152,7 @@ TEST(PoolExhaustionScenario, WaitersTimeOutAtAcquireTimeoutWithOneCallbackEach) 
   const auto outside = std::count_if(timeout_ms.begin(), timeout_ms.end(), [&](double d) {
     return d < 0.8 * acquire_ms || d > 1.2 * acquire_ms + late;
   });
-  std::printf("[figure] scenario4 threads=%d max_open=%zu calls=%d ok=%lld pool_timeouts=%zu callbacks=%lld "
+  std::printf("[ figures ] scenario4 threads=%d max_open=%zu calls=%d ok=%lld pool_timeouts=%zu callbacks=%lld "
               "stats_timeouts=%llu timeout_ms=%.1f..%.1f acquire_timeout_ms=%.0f outside_20pct=%td "
               "max_open_seen=%zu seconds=%.1f late_ms=%.1f\n",
               threads, options.pool.max_open, threads * calls_per_thread, ok.load(), timeout_ms.size(),

@@ -233,17 +233,17 @@ TEST(RestartScenario, RedisRestartedUnderLoadLosesNoAcknowledgedWrite) {
   }
 
   const double late = probe.max_late_ms();
-  std::printf("[figure] scenario1 threads=%d duration_s=%.1f calls=%lld failed=%lld max_block_ms=%.1f bound_ms=%lld "
+  std::printf("[ figures ] scenario1 threads=%d duration_s=%.1f calls=%lld failed=%lld max_block_ms=%.1f bound_ms=%lld "
               "max_sched_late_ms=%.1f\n",
               threads, ms_between(start, end) / 1000, total_calls, total_failed,
               static_cast<double>(c.max_block_us.load()) / 1000, static_cast<long long>(bound.count()), late);
-  std::printf("[figure] scenario1 down_ms=%.0f,%.0f baseline_per_100ms=%.0f,%.0f recovery_ms=%.0f,%.0f "
+  std::printf("[ figures ] scenario1 down_ms=%.0f,%.0f baseline_per_100ms=%.0f,%.0f recovery_ms=%.0f,%.0f "
               "full_rate_ms=%.0f,%.0f steady_to_baseline=%.2f,%.2f\n",
               ms_between(down1, back1), ms_between(down2, back2), baseline1, baseline2, recovery1, recovery2, full1,
               full2, ratio1, ratio2);
-  std::printf("[figure] scenario1 increments_acknowledged=%lld unknown_outcome=%lld final=%lld lost=%lld\n", total_acked,
+  std::printf("[ figures ] scenario1 increments_acknowledged=%lld unknown_outcome=%lld final=%lld lost=%lld\n", total_acked,
               total_unknown, total_final, std::max(0LL, total_acked - total_final));
-  for (const auto& [code, n] : c.errors) std::printf("[figure] scenario1 error %s: %d\n", code.c_str(), n);
+  for (const auto& [code, n] : c.errors) std::printf("[ figures ] scenario1 error %s: %d\n", code.c_str(), n);
 
   EXPECT_TRUE(c.untyped.empty()) << "untyped failure: " << c.untyped.front();
   EXPECT_TRUE(c.wrong.empty()) << c.wrong.size() << " wrong results, first: " << c.wrong.front();

@@ -240,7 +240,7 @@ TEST(StallScenario, EveryCallTimesOutWithinItsDeadlineAndTheStoreRecovers) {
     }
   }
   const Recovery r = after(load.calls(), stall_off + 100ms, 4);
-  std::printf("[figure] scenario2 threads=4 max_open=4 deadline_ms=%lld calls_in_stall=%d timeouts=%d "
+  std::printf("[ figures ] scenario2 threads=4 max_open=4 deadline_ms=%lld calls_in_stall=%d timeouts=%d "
               "other_outcomes=%d took_ms=%.1f..%.1f outside_20pct=%d max_open_seen=%zu calls_after=%d "
               "failed_after=%d proxy_accepted=%llu late_ms=%.1f\n",
               static_cast<long long>(timeout.count()), during, timeouts, wrong_type, min_ms, max_ms, outside,
@@ -298,7 +298,7 @@ TEST(StallScenario, PoolStaysWithinMaxOpenWhileConnectionsTimeOut) {
   }
   const PoolStats stats = store.pool().stats();
   const Recovery r = after(load.calls(), stall_off + 100ms, 16);
-  std::printf("[figure] scenario2 threads=16 max_open=4 calls_in_stall=%d timeouts=%d pool_timeouts=%d other=%d "
+  std::printf("[ figures ] scenario2 threads=16 max_open=4 calls_in_stall=%d timeouts=%d pool_timeouts=%d other=%d "
               "outside_deadline=%d max_open_seen=%zu connections_created=%llu calls_after=%d failed_after=%d late_ms=%.1f\n",
               during, timeouts, pool_timeouts, wrong_type, outside, load.max_open_creating(),
               static_cast<unsigned long long>(stats.created), r.ok, r.timed_out + r.other, late);
@@ -348,7 +348,7 @@ TEST(StallScenario, StallAfterQuietSpellFailsWithinOnePingAndOneConnect) {
   const double took = ms(call.end - call.start);
   const double deadline = ms(options.connection.command_timeout + options.connection.connect_timeout);
   const double late = probe.max_late_ms();
-  std::printf("[figure] scenario2 stall_after_idle took_ms=%.1f deadline_ms=%.0f outcome=%d late_ms=%.1f\n", took,
+  std::printf("[ figures ] scenario2 stall_after_idle took_ms=%.1f deadline_ms=%.0f outcome=%d late_ms=%.1f\n", took,
               deadline, call.outcome, late);
   EXPECT_EQ(call.outcome, static_cast<int>(Errc::timeout));
   EXPECT_LE(took, 1.2 * deadline + late);

@@ -17,7 +17,9 @@ namespace redis_session::detail {
 // always idle and absolute milliseconds (absolute 0: none). Redis does not
 // roll a script back, so a script that writes first calls check(), which
 // finds what would make slide() fail (another type, no creation time) before
-// anything is written: a failed operation writes nothing.
+// anything is written: a failed operation writes nothing. Its second result
+// says the session is being moved to another cluster slot (field "\0m", see
+// export_script()): such a session takes no more writes, they report gone.
 #define REDIS_SESSION_LUA_PRELUDE                                                      \
   "local key = KEYS[1]\n"                                                              \
   "local idle = tonumber(ARGV[1])\n"                                                   \
@@ -42,14 +44,14 @@ namespace redis_session::detail {
   "end\n"                                                                              \
   "local function check(k)\n"                                                         \
   "  local t = redis.call('TYPE', k)['ok']\n"                                         \
-  "  if t == 'none' then return nil end\n"                                            \
+  "  if t == 'none' then return nil, false end\n"                                     \
   "  if t ~= 'hash' then\n"                                                           \
-  "    return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')\n" \
+  "    return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value'), false\n" \
   "  end\n"                                                                           \
   "  if absolute > 0 and tonumber(redis.call('HGET', k, '\\0c')) == nil then\n"       \
-  "    return redis.error_reply('RSMETA session hash has no creation time')\n"        \
+  "    return redis.error_reply('RSMETA session hash has no creation time'), false\n" \
   "  end\n"                                                                           \
-  "  return nil\n"                                                                    \
+  "  return nil, redis.call('HEXISTS', k, '\\0m') == 1\n"                            \
   "end\n"
 
 namespace {
@@ -90,8 +92,9 @@ const LuaScript& save_script() {
       "elseif exists == 0 then\n"
       "  return 'GONE'\n"
       "else\n"
-      "  local bad = check(key)\n"
+      "  local bad, moving = check(key)\n"
       "  if bad then return bad end\n"
+      "  if moving then return 'GONE' end\n"
       "end\n"
       "local nset = tonumber(ARGV[4])\n"
       "local first, last = 5, 4 + 2 * nset\n"
@@ -115,8 +118,9 @@ const LuaScript& save_script() {
 // ARGV: idle, absolute, field, by, create ('1' or '0').
 const LuaScript& increment_script() {
   static const LuaScript s = make_script("increment", REDIS_SESSION_LUA_PRELUDE
-      "local bad = check(key)\n"
+      "local bad, moving = check(key)\n"
       "if bad then return bad end\n"
+      "if moving then return false end\n"
       "if redis.call('EXISTS', key) == 0 then\n"
       "  if ARGV[5] ~= '1' then return false end\n"
       "  redis.call('HSET', key, '\\0c', now_ms())\n"
@@ -134,8 +138,9 @@ const LuaScript& regenerate_script() {
   static const LuaScript s = make_script("regenerate", REDIS_SESSION_LUA_PRELUDE
       "if redis.call('EXISTS', KEYS[2]) == 1 then return 'EXISTS' end\n"
       "if redis.call('EXISTS', key) == 0 then return 'GONE' end\n"
-      "local bad = check(key)\n"
+      "local bad, moving = check(key)\n"
       "if bad then return bad end\n"
+      "if moving then return 'GONE' end\n"
       "redis.call('RENAME', key, KEYS[2])\n"
       REDIS_SESSION_LUA_SLIDE("KEYS[2]", "'GONE'")
       "return 'OK'\n");
@@ -158,6 +163,23 @@ const LuaScript& touch_script() {
       "if redis.call('EXISTS', key) == 0 then return 0 end\n"
       REDIS_SESSION_LUA_SLIDE("key", "0")
       "return 1\n");
+  return s;
+}
+
+// Regenerate between two cluster slots, first step: the old hash's fields
+// (metadata included), and from now on the old session takes no writes: it
+// is marked as moving ("\0m"), so a save or increment racing the move
+// reports gone instead of being acknowledged and then lost with the old key.
+// Returns 'GONE' if there is no such session or it is already moving.
+const LuaScript& export_script() {
+  static const LuaScript s = make_script("export", REDIS_SESSION_LUA_PRELUDE
+      "if redis.call('EXISTS', key) == 0 then return 'GONE' end\n"
+      "local bad, moving = check(key)\n"
+      "if bad then return bad end\n"
+      "if moving then return 'GONE' end\n"
+      "local h = redis.call('HGETALL', key)\n"
+      "redis.call('HSET', key, '\\0m', '1')\n"
+      "return h\n");
   return s;
 }
 

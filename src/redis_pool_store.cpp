@@ -18,6 +18,7 @@ using redis::Request;
 namespace {
 
 constexpr std::string_view metadata_prefix("\0", 1);
+constexpr std::string_view moving_field("\0m", 2);  // see export_script()
 
 // The key for messages: the namespace and only the start of the id, which is
 // a bearer secret for as long as the session lives.
@@ -502,35 +503,44 @@ RegenerateResult RedisPoolStore::regenerate(std::string_view old_id, std::string
 }
 
 // Two keys in two slots (of a cluster) cannot be renamed in one atomic step.
-// The new key is written first, from a copy of the old hash, metadata
-// included; only then is the old one deleted. A save to the old id after
-// that reports gone. If the old session was destroyed while it was copied,
-// the copy is removed again: a destroyed session is never resurrected.
+// The old session is copied and marked as moving in one script (from then on
+// a save or increment of it reports gone rather than being acknowledged and
+// lost); the new key is written from the copy, metadata included; only then
+// is the old one deleted. If the old session was destroyed meanwhile, the
+// copy is removed again: a destroyed session is never resurrected. If the
+// new id is taken or the import fails, the mark is taken off again.
 RegenerateResult RedisPoolStore::regenerate_across_slots(const std::string& old_key, const std::string& new_key) {
-  Reply hash = run(Route::of(old_key), true, [&](Link& link) { return first_reply(link, {"HGETALL", old_key}); });
+  std::vector<std::string_view> args = {"", "", "1", old_key, idle_ms_, absolute_ms_};
+  Reply hash = run(Route::of(old_key), false, [&](Link& link) { return eval(link, detail::export_script(), args); });
   if (hash.is_error()) throw_reply_error(hash, old_key);
-  if (!hash.is_array()) unexpected_reply("regenerate", hash);
-  if (hash.elements.empty()) {
+  if (is_word(hash, "GONE")) {
     Reply taken = run(Route::of(new_key), true, [&](Link& link) { return first_reply(link, {"EXISTS", new_key}); });
     if (taken.is_error()) throw_reply_error(taken, new_key);
     return taken.integer == 1 ? RegenerateResult::exists : RegenerateResult::gone;
   }
-  if (options_.expiry.absolute_lifetime) {
-    // The import below would write before its expiry finds no creation time.
-    bool created = false;
-    for (std::size_t i = 0; i + 1 < hash.elements.size(); i += 2) {
-      long long ms = 0;
-      const bool is_created = hash.elements[i].str == std::string_view("\0c", 2);
-      if (is_created && parse_integer(hash.elements[i + 1].str, ms)) created = true;
-    }
-    if (!created) throw DecodeError("session " + redacted(old_key) + " has no creation time (not written by redis_session?)");
-  }
-  std::vector<std::string_view> args = {"", "", "1", new_key, idle_ms_, absolute_ms_};
+  if (!hash.is_array()) unexpected_reply("regenerate", hash);
+  auto unmark = [&] {
+    run(Route::of(old_key), true, [&](Link& link) { return first_reply(link, {"HDEL", old_key, moving_field}); });
+  };
+  args = {"", "", "1", new_key, idle_ms_, absolute_ms_};
   args.reserve(args.size() + hash.elements.size());
   for (const Reply& element : hash.elements) args.push_back(element.str);
-  Reply r = run(Route::of(new_key), false, [&](Link& link) { return eval(link, detail::import_script(), args); });
-  if (r.is_error()) throw_reply_error(r, new_key);
-  if (is_word(r, "EXISTS")) return RegenerateResult::exists;
+  Reply r;
+  try {
+    r = run(Route::of(new_key), false, [&](Link& link) { return eval(link, detail::import_script(), args); });
+  } catch (const Error&) {
+    try {
+      unmark();
+    } catch (const Error&) {
+      // The session stays readable and expires as before; the import's error is the one to report.
+    }
+    throw;
+  }
+  if (r.is_error() || is_word(r, "EXISTS")) {
+    unmark();
+    if (r.is_error()) throw_reply_error(r, new_key);
+    return RegenerateResult::exists;
+  }
   if (!is_word(r, "OK") && !is_word(r, "GONE")) unexpected_reply("regenerate", r);
   Reply removed = run(Route::of(old_key), false, [&](Link& link) { return first_reply(link, {"UNLINK", old_key}); });
   if (removed.is_error()) throw_reply_error(removed, old_key);
@@ -542,10 +552,15 @@ RegenerateResult RedisPoolStore::regenerate_across_slots(const std::string& old_
   return RegenerateResult::moved;
 }
 
-// Calls page(keys) for every key of the namespace, node by node.
+// Calls page(keys) for every session key of the namespace, node by node.
+// MATCH "<ns>:*" also matches keys no id of this store can name: those of a
+// namespace nested in ours ("app:admin:<id>" under "app") and strays such as
+// "app:" or "app:a b". Only keys whose remainder is a valid id are passed on.
 template <class F>
 void RedisPoolStore::scan(F&& page) {
   const std::string pattern = glob_escape(options_.key_namespace) + ":*";
+  const std::size_t prefix = options_.key_namespace.size() + 1;
+  std::vector<std::string_view> keys;
   for (const std::shared_ptr<detail::Node>& node : router_->primaries()) {
     Route on_node{0, node};
     std::string cursor = "0";
@@ -556,7 +571,11 @@ void RedisPoolStore::scan(F&& page) {
       if (r.is_error()) throw ServerError(r.str, "SCAN of namespace " + options_.key_namespace);
       if (!r.is_array() || r.elements.size() != 2) unexpected_reply("SCAN", r);
       cursor = r.elements[0].str;
-      if (!r.elements[1].elements.empty()) page(r.elements[1].elements);
+      keys.clear();
+      for (const Reply& k : r.elements[1].elements) {
+        if (k.str.size() > prefix && detail::is_store_id(std::string_view(k.str).substr(prefix))) keys.push_back(k.str);
+      }
+      if (!keys.empty()) page(keys);
     } while (cursor != "0");
   }
 }
@@ -570,8 +589,8 @@ std::size_t RedisPoolStore::count() {
 void RedisPoolStore::for_each_id(const std::function<void(std::string_view)>& f) {
   const std::size_t skip = options_.key_namespace.size() + 1;
   std::vector<std::string> ids;
-  scan([&](const std::vector<Reply>& keys) {
-    for (const Reply& k : keys) ids.push_back(k.str.substr(skip));
+  scan([&](const std::vector<std::string_view>& keys) {
+    for (std::string_view k : keys) ids.emplace_back(k.substr(skip));
   });
   // SCAN may return a key twice (and a key moving between cluster nodes may
   // be seen on both); callers get each id once.
@@ -582,19 +601,19 @@ void RedisPoolStore::for_each_id(const std::function<void(std::string_view)>& f)
 
 std::size_t RedisPoolStore::clear() {
   std::size_t removed = 0;
-  scan([&](const std::vector<Reply>& keys) {
+  scan([&](const std::vector<std::string_view>& keys) {
     if (router_->is_cluster) {
       // Keys on one node may sit in different slots, which one UNLINK refuses
       // (CROSSSLOT): each key on its own, routed, so a slot moving meanwhile is followed.
-      for (const Reply& k : keys) {
-        Reply r = run(Route::of(k.str), true, [&](Link& link) { return first_reply(link, {"UNLINK", k.str}); });
-        if (r.is_error()) throw_reply_error(r, k.str);
+      for (std::string_view k : keys) {
+        Reply r = run(Route::of(k), true, [&](Link& link) { return first_reply(link, {"UNLINK", k}); });
+        if (r.is_error()) throw_reply_error(r, k);
         removed += static_cast<std::size_t>(r.integer);
       }
       return;
     }
     std::vector<std::string_view> argv = {"UNLINK"};
-    for (const Reply& k : keys) argv.push_back(k.str);
+    argv.insert(argv.end(), keys.begin(), keys.end());
     Route route{0, router_->primaries().front()};
     Reply r = run(route, true, [&](Link& link) {
       Request request;

@@ -16,17 +16,24 @@ void ExpiryOptions::validate() const {
 
 namespace detail {
 
+bool is_store_id(std::string_view id) noexcept {
+  if (id.empty() || id.size() > 256) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+              c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 void check_id(std::string_view id) {
+  if (is_store_id(id)) return;
   if (id.empty() || id.size() > 256) {
     throw InvalidOptionsError("invalid session id: must be 1 to 256 characters (got " + std::to_string(id.size()) +
                               ")");
   }
-  for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-              c == '.';
-    // The id itself is never echoed: it may be a live session's secret.
-    if (!ok) throw InvalidOptionsError("invalid session id: characters other than [A-Za-z0-9_.-]");
-  }
+  // The id itself is never echoed: it may be a live session's secret.
+  throw InvalidOptionsError("invalid session id: characters other than [A-Za-z0-9_.-]");
 }
 
 void check_field(std::string_view field) {

@@ -124,6 +124,7 @@ class SessionStore {
 namespace detail {
 
 // The id and field-name rules above, shared by every store.
+bool is_store_id(std::string_view id) noexcept;
 void check_id(std::string_view id);
 void check_field(std::string_view field);
 

@@ -549,6 +549,11 @@ TYPED_TEST(StoreConformanceTest, RegenerateToTakenIdReportsExistsAndMovesNothing
   EXPECT_TRUE(same_fields({{"x", 1}}, store->load(a)));
   EXPECT_TRUE(same_fields({{"y", 2}}, store->load(b)));
   EXPECT_EQ(store->count(), 2u);
+  // The old session takes writes as before (a cluster store marks it as
+  // moving while it copies it, and must take the mark off again).
+  EXPECT_EQ(store->save(a, updating({{"z", 3}})), SaveResult::saved);
+  EXPECT_EQ(store->increment(a, "x", 1, false), std::optional<long long>(2));
+  EXPECT_EQ(store->regenerate(a, new_id()), RegenerateResult::moved);
 }
 
 TYPED_TEST(StoreConformanceTest, RegenerateOfDeadSessionIsGone) {
@@ -593,6 +598,29 @@ TYPED_TEST(StoreConformanceTest, RegenerateRacingSaveLosesNothing) {
       ASSERT_EQ(saved, SaveResult::gone) << "trial " << trial;
       ASSERT_TRUE(same_fields({{"a", 1}}, store->load(to))) << "trial " << trial;
     }
+    ASSERT_FALSE(store->exists(from)) << "trial " << trial;
+  }
+}
+
+TYPED_TEST(StoreConformanceTest, RegenerateRacingIncrementLosesNothing) {
+  auto store = TypeParam::make(ExpiryOptions{});
+  for (int trial = 0; trial < 300; ++trial) {
+    const std::string from = new_id();
+    const std::string to = new_id();
+    ASSERT_EQ(store->save(from, creating({{"n", 1}})), SaveResult::saved);
+    RegenerateResult moved = RegenerateResult::gone;
+    std::optional<long long> counted;
+    race(2, [&](int t) {
+      if (t == 0) moved = store->regenerate(from, to);
+      if (t == 1) counted = store->increment(from, "n", 1, false);
+    });
+    ASSERT_EQ(moved, RegenerateResult::moved) << "trial " << trial;
+    // An acknowledged increment travelled with the move; one after it found no session.
+    const long long expected = counted ? 2 : 1;
+    if (counted) {
+      ASSERT_EQ(*counted, 2) << "trial " << trial;
+    }
+    ASSERT_TRUE(same_fields({{"n", expected}}, store->load(to))) << "trial " << trial;
     ASSERT_FALSE(store->exists(from)) << "trial " << trial;
   }
 }

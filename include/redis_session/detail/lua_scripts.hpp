@@ -20,6 +20,7 @@ const LuaScript& increment_script();   // ARGV[3] field, ARGV[4] by, ARGV[5] '1'
 const LuaScript& regenerate_script();  // KEYS[2] new key
 const LuaScript& load_script();        // only with an absolute lifetime
 const LuaScript& touch_script();       // only with an absolute lifetime
+const LuaScript& export_script();      // marks the session as moving, returns its hash (cluster regenerate)
 const LuaScript& import_script();      // ARGV[3..] field/value pairs of a whole hash (cluster regenerate)
 
 }  // namespace redis_session::detail

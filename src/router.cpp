@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <thread>
 #include <utility>
@@ -59,6 +60,16 @@ class StandaloneRouter final : public Router {
 // (and accepting writes that are lost) until Sentinel reconfigures it. When
 // the answer changes, the idle connections to the old master are dropped and
 // busy ones are closed when they come back (is_broken).
+//
+// The sentinels name the new master only after they have seen the promoted
+// replica report its new role, up to a second after it stopped replicating;
+// what the old master accepts meanwhile is lost. So the watcher also asks the
+// replicas for their ROLE: one that says "master" while the sentinels still
+// name another is being promoted, and the store sends nothing to the old
+// master (the fence) until a sentinel names the new one, for at most
+// promotion_fence. A master the store has left is not followed again (a
+// sentinel that has not heard of the failover yet still names it) until it
+// has been seen as a replica, or for a minute.
 class SentinelRouter final : public Router {
  public:
   SentinelRouter(ConnectionOptions base, redis::SentinelOptions sentinel, PoolOptions pool_options)
@@ -67,8 +78,8 @@ class SentinelRouter final : public Router {
     retry_backoff = sentinel_.retry_backoff;
     PoolHooks<Connection> hooks;
     hooks.create = [this] { return connect_master(); };
-    hooks.validate = [this](Connection& c) { return c.ping() && c.endpoint() == master(); };
-    hooks.is_broken = [this](const Connection& c) { return c.broken() || c.endpoint() != master(); };
+    hooks.validate = [this](Connection& c) { return c.ping() && writable(c.endpoint()); };
+    hooks.is_broken = [this](const Connection& c) { return c.broken() || !writable(c.endpoint()); };
     node_ = std::make_shared<Node>(
         Node{"sentinel:" + sentinel_.master_name, std::make_shared<ConnectionPool>(std::move(hooks), pool_options)});
     watcher_ = std::thread([this] { watch(); });
@@ -96,6 +107,13 @@ class SentinelRouter final : public Router {
 
  private:
   std::unique_ptr<Connection> connect_master() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!fenced_by_.empty()) {
+        throw ConnectError("failover of '" + sentinel_.master_name + "' under way: " + fenced_by_ +
+                           " is being promoted; no writes to " + master_ + " meanwhile");
+      }
+    }
     ConnectionOptions options = resolve();
     follow(options);
     auto connection = std::make_unique<Connection>(options);
@@ -110,27 +128,139 @@ class SentinelRouter final : public Router {
     return connection;
   }
 
-  // Keeps one connection to a sentinel and asks it for the master every
-  // watch_interval; a sentinel that fails is replaced by the next.
+  bool writable(const std::string& endpoint) const {
+    std::lock_guard lock(mutex_);
+    return endpoint == master_ && fenced_by_.empty();
+  }
+
+  // Every watch_interval: asks the sentinels for the master (one is enough
+  // without the fence; with it, all of them, their failover state, and the
+  // ROLE of the replicas and of the masters left behind), then follows.
   void watch() {
-    std::unique_ptr<Connection> sentinel;
-    std::size_t next = 0;
+    std::map<std::string, std::unique_ptr<Connection>> connections;  // by "sentinel <address>" / data endpoint
     std::unique_lock lock(mutex_);
     while (!stopping_) {
       std::vector<std::string> order = sentinel_.sentinels;
       lock.unlock();
-      try {
-        if (!sentinel || sentinel->broken()) {
-          sentinel.reset();
-          sentinel = std::make_unique<Connection>(sentinel_options(order[next++ % order.size()]));
-        }
-        ConnectionOptions master;
-        if (ask(*sentinel, master)) follow(master);
-      } catch (const Error&) {
-        sentinel.reset();  // the next one, next time
-      }
+      look(order, connections);
       lock.lock();
       wake_.wait_for(lock, sentinel_.watch_interval, [this] { return stopping_; });
+    }
+  }
+
+  // A field of a reply that is a flat list of names and values.
+  static std::string field_of(const Reply& map, std::string_view name) {
+    for (std::size_t i = 0; i + 1 < map.elements.size(); i += 2) {
+      if (map.elements[i].str == name) return map.elements[i + 1].str;
+    }
+    return {};
+  }
+
+  void look(const std::vector<std::string>& order, std::map<std::string, std::unique_ptr<Connection>>& connections) {
+    const bool fencing = sentinel_.promotion_fence.count() > 0;
+    std::vector<ConnectionOptions> named;  // each answering sentinel's master, in order
+    std::vector<std::string> reasons;      // to hold writes back
+    std::vector<std::string> over;         // reasons seen to be over
+    std::vector<std::string> targets;      // data nodes to ask for ROLE
+    std::set<std::string> used;
+    bool listed = false;
+    for (const std::string& address : order) {
+      const std::string name = "sentinel " + address;
+      used.insert(name);
+      std::unique_ptr<Connection>& c = connections[name];
+      try {
+        if (!c || c->broken()) c = std::make_unique<Connection>(sentinel_options(address));
+        ConnectionOptions master;
+        if (ask(*c, master)) named.push_back(std::move(master));
+        if (!fencing) {
+          if (named.empty()) continue;
+          break;
+        }
+        const std::string flags = field_of(c->command({"SENTINEL", "MASTER", sentinel_.master_name}), "flags");
+        (flags.find("failover_in_progress") != std::string::npos ? reasons : over)
+            .push_back(name + " reports a failover in progress");
+        if (listed) continue;
+        Reply replicas = c->command({"SENTINEL", "REPLICAS", sentinel_.master_name});
+        listed = replicas.is_array();
+        for (const Reply& entry : replicas.elements) {
+          const std::string ip = field_of(entry, "ip");
+          const std::string port = field_of(entry, "port");
+          const std::string state = field_of(entry, "flags");
+          if (ip.empty() || port.empty() || state.find("s_down") != std::string::npos ||
+              state.find("disconnected") != std::string::npos) {
+            continue;
+          }
+          targets.push_back(endpoint_of(ip, redis::parse_host_port("x:" + port).second));
+        }
+      } catch (const Error&) {
+        c.reset();  // again next time
+      }
+    }
+    if (fencing) {
+      std::lock_guard lock(mutex_);
+      for (const auto& [endpoint, since] : left_) targets.push_back(endpoint);
+    }
+    std::sort(targets.begin(), targets.end());
+    targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+
+    std::vector<std::string> claimants;  // say "master"
+    std::vector<std::string> replicas_now;
+    for (const std::string& endpoint : targets) {
+      used.insert(endpoint);
+      std::unique_ptr<Connection>& c = connections[endpoint];
+      try {
+        if (!c || c->broken()) c = std::make_unique<Connection>(probe_options(endpoint));
+        Reply role = c->command({"ROLE"});
+        if (!role.is_array() || role.elements.empty()) continue;
+        (role.elements[0].str == "master" ? claimants : replicas_now).push_back(endpoint);
+      } catch (const Error&) {
+        c.reset();
+      }
+    }
+    for (auto it = connections.begin(); it != connections.end();) {
+      it = used.count(it->first) != 0 ? std::next(it) : connections.erase(it);
+    }
+
+    bool raised = false;
+    bool fenced = false;
+    {
+      std::lock_guard lock(mutex_);
+      const Clock::time_point now = Clock::now();
+      for (const std::string& endpoint : replicas_now) {
+        left_.erase(endpoint);
+        ignored_.erase("replica " + endpoint + " says it is a master");
+      }
+      for (const std::string& reason : over) ignored_.erase(reason);
+      for (auto it = left_.begin(); it != left_.end();) {
+        it = now - it->second > std::chrono::minutes(1) ? left_.erase(it) : std::next(it);
+      }
+      for (const std::string& endpoint : claimants) {
+        if (endpoint != master_ && left_.count(endpoint) == 0) {
+          reasons.push_back("replica " + endpoint + " says it is a master");
+        }
+      }
+      reasons.erase(std::remove_if(reasons.begin(), reasons.end(),
+                                   [&](const std::string& r) { return ignored_.count(r) != 0; }),
+                    reasons.end());
+      if (reasons.empty()) {
+        fenced_by_.clear();
+      } else if (fenced_by_.empty()) {
+        fenced_by_ = reasons.front();
+        fenced_since_ = now;
+        raised = true;
+      } else if (now - fenced_since_ >= sentinel_.promotion_fence) {
+        // No sentinel named a new master in time: not a failover after all.
+        ignored_.insert(reasons.begin(), reasons.end());
+        fenced_by_.clear();
+      }
+      fenced = !fenced_by_.empty();
+    }
+    if (raised) node_->pool->drop_idle();
+    // While fenced, a sentinel that names another master than ours knows of
+    // the failover (the one leading it names the promoted replica first); one
+    // that names a master we left has not heard of it yet.
+    for (std::size_t i = 0; i < named.size() && (i == 0 || fenced); ++i) {
+      if (followable(named[i].endpoint()) && follow(named[i])) break;
     }
   }
 
@@ -147,6 +277,15 @@ class SentinelRouter final : public Router {
     return options;
   }
 
+  // A data node, for ROLE only: the data nodes' credentials and TLS, the
+  // sentinels' (short) timeouts.
+  ConnectionOptions probe_options(const std::string& endpoint) const {
+    ConnectionOptions options = at(base_, endpoint);
+    options.connect_timeout = sentinel_.sentinel_timeout;
+    options.command_timeout = sentinel_.sentinel_timeout;
+    return options;
+  }
+
   // SENTINEL get-master-addr-by-name; false when this sentinel does not know it.
   bool ask(Connection& sentinel, ConnectionOptions& master) const {
     Reply r = sentinel.command({"SENTINEL", "get-master-addr-by-name", sentinel_.master_name});
@@ -158,7 +297,8 @@ class SentinelRouter final : public Router {
     return true;
   }
 
-  // Asks the sentinels in order; the first that knows the master moves to the front.
+  // Asks the sentinels in order; the first that names a master the store
+  // may follow moves to the front.
   ConnectionOptions resolve() {
     std::vector<std::string> order;
     {
@@ -172,6 +312,10 @@ class SentinelRouter final : public Router {
         ConnectionOptions master;
         if (!ask(connection, master)) {
           last_error = address + " does not know master '" + sentinel_.master_name + "'";
+          continue;
+        }
+        if (!followable(master.endpoint())) {
+          last_error = address + " still names " + master.endpoint() + ", the master before a failover";
           continue;
         }
         promote(address);
@@ -190,25 +334,33 @@ class SentinelRouter final : public Router {
     if (it != sentinel_.sentinels.end()) std::rotate(sentinel_.sentinels.begin(), it, it + 1);
   }
 
-  void follow(const ConnectionOptions& master) {
+  bool followable(const std::string& endpoint) const {
+    std::lock_guard lock(mutex_);
+    return left_.count(endpoint) == 0;
+  }
+
+  // True when the master changed.
+  bool follow(const ConnectionOptions& master) {
     std::string endpoint = master.endpoint();
     {
       std::lock_guard lock(mutex_);
-      if (endpoint == master_) return;
+      if (endpoint == master_ || left_.count(endpoint) != 0) return false;
+      if (!master_.empty()) left_[master_] = Clock::now();
       master_ = std::move(endpoint);
+      fenced_by_.clear();
     }
     node_->pool->drop_idle();
-  }
-
-  std::string master() const {
-    std::lock_guard lock(mutex_);
-    return master_;
+    return true;
   }
 
   const ConnectionOptions base_;
   mutable std::mutex mutex_;
   redis::SentinelOptions sentinel_;  // sentinels reordered under mutex_
   std::string master_;               // ConnectionOptions::endpoint() of the master; under mutex_
+  std::map<std::string, Clock::time_point> left_;  // masters followed away from, and when; under mutex_
+  std::string fenced_by_;            // why writes are held back (empty: they are not); under mutex_
+  Clock::time_point fenced_since_;   // under mutex_
+  std::set<std::string> ignored_;    // reasons that lasted past promotion_fence unconfirmed; under mutex_
   bool stopping_ = false;            // under mutex_
   std::condition_variable wake_;
   std::shared_ptr<Node> node_;

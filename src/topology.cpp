@@ -66,6 +66,7 @@ void SentinelOptions::validate() const {
   if (!username.empty() && password.empty()) bad("username given without a password");
   if (sentinel_timeout <= std::chrono::milliseconds::zero()) bad("sentinel_timeout must be positive");
   if (watch_interval < std::chrono::milliseconds(10)) bad("watch_interval must be at least 10 ms");
+  if (promotion_fence < std::chrono::milliseconds::zero()) bad("promotion_fence is negative");
   if (retry_window < std::chrono::milliseconds::zero()) bad("retry_window is negative");
   if (retry_backoff <= std::chrono::milliseconds::zero()) bad("retry_backoff must be positive");
 }

@@ -78,6 +78,11 @@ TEST(TopologyOptions, Validate) {
   EXPECT_THROW((SentinelOptions{.sentinels = {"h:1"}}.validate()), InvalidOptionsError);
   EXPECT_THROW((SentinelOptions{.master_name = "m"}.validate()), InvalidOptionsError);
   EXPECT_NO_THROW((SentinelOptions{.master_name = "m", .sentinels = {"h:26379"}}.validate()));
+  SentinelOptions fence{.master_name = "m", .sentinels = {"h:26379"}};
+  fence.promotion_fence = std::chrono::milliseconds(0);  // off
+  EXPECT_NO_THROW(fence.validate());
+  fence.promotion_fence = std::chrono::milliseconds(-1);
+  EXPECT_THROW(fence.validate(), InvalidOptionsError);
 }
 
 TEST(TopologyOptions, StoreRefusesContradictions) {

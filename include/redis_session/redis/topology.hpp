@@ -58,6 +58,12 @@ struct SentinelOptions {
   // and those writes would be lost. See README "Sentinel" for the server
   // settings that close the remaining window.
   std::chrono::milliseconds watch_interval{100};
+  // The watcher also asks the master's replicas for their ROLE. A replica
+  // that says "master" while the sentinels still name the old one is being
+  // promoted: writes to the old master would be lost, so the store stops
+  // sending any (calls wait within retry_window) until a sentinel names the
+  // new master, for at most this long (0: never hold writes back).
+  std::chrono::milliseconds promotion_fence{5000};
   // While no sentinel names a reachable primary (during a failover), calls
   // are retried with backoff for at most this long, then reported.
   std::chrono::milliseconds retry_window{2000};

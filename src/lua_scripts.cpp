@@ -51,7 +51,7 @@ namespace redis_session::detail {
   "  if absolute > 0 and tonumber(redis.call('HGET', k, '\\0c')) == nil then\n"       \
   "    return redis.error_reply('RSMETA session hash has no creation time'), false\n" \
   "  end\n"                                                                           \
-  "  return nil, redis.call('HEXISTS', k, '\\0m') == 1\n"                            \
+  "  return nil, redis.call('HGET', k, '\\0m') ~= false\n"                           \
   "end\n"
 
 namespace {

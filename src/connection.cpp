@@ -1,12 +1,12 @@
-// The transport: Boost.Asio sockets carry the bytes, hiredis encodes and
-// decodes. Plain TCP and Unix sockets run non-blocking with ppoll() for the
-// deadline (one syscall more than hiredis's blocking round trip); TLS runs
-// Asio's async operations on a per-connection io_context bounded by
-// run_until(deadline). Either way a missed deadline closes the socket.
+// The transport: Boost.Asio sockets carry the bytes, Request writes RESP
+// itself and hiredis's reader decodes. Plain TCP and Unix sockets run
+// non-blocking with ppoll() for the deadline (one syscall more than hiredis's
+// blocking round trip); TLS runs Asio's async operations on a per-connection
+// io_context bounded by run_until(deadline). Either way a missed deadline
+// closes the socket.
 
 #include "redis_session/redis/connection.hpp"
 
-#include <hiredis/hiredis.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -18,7 +18,10 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
+#include <charconv>
+#include <cstring>
 #include <ctime>
+#include <limits>
 
 #include "redis_session/detail/reply_reader.hpp"
 #include "redis_session/error.hpp"
@@ -31,30 +34,44 @@ using boost::system::error_code;
 
 // ---------------------------------------------------------------- Request
 
+namespace {
+
+std::size_t decimal_digits(std::size_t n) noexcept {
+  std::size_t digits = 1;
+  for (; n >= 10; n /= 10) ++digits;
+  return digits;
+}
+
+// Writes "<kind><n>\r\n", the RESP header of an array or a bulk string, of
+// exactly 1 + decimal_digits(n) + 2 bytes.
+char* put_header(char* out, char kind, std::size_t n) noexcept {
+  *out++ = kind;
+  out = std::to_chars(out, out + std::numeric_limits<std::size_t>::digits10 + 1, n).ptr;
+  *out++ = '\r';
+  *out++ = '\n';
+  return out;
+}
+
+}  // namespace
+
+// The same bytes as hiredis's redisFormatCommandArgv (tests/unit/request_test
+// holds them equal), written straight into the payload: hiredis mallocs a
+// buffer of its own and sprintf()s every length, about 900 instructions an
+// argument, and its result had to be copied in.
 Request& Request::push_argv(const std::string_view* args, std::size_t n) {
   if (n == 0) throw InvalidOptionsError("a Redis command needs at least one argument");
-  constexpr std::size_t small = 16;
-  std::array<const char*, small> argv_small;
-  std::array<std::size_t, small> len_small;
-  std::vector<const char*> argv_big;
-  std::vector<std::size_t> len_big;
-  const char** argv = argv_small.data();
-  std::size_t* lens = len_small.data();
-  if (n > small) {
-    argv_big.resize(n);
-    len_big.resize(n);
-    argv = argv_big.data();
-    lens = len_big.data();
-  }
+  std::size_t size = 1 + decimal_digits(n) + 2;
+  for (std::size_t i = 0; i < n; ++i) size += 1 + decimal_digits(args[i].size()) + 2 + args[i].size() + 2;
+  const std::size_t start = payload_.size();
+  payload_.resize(start + size);
+  char* out = put_header(payload_.data() + start, '*', n);
   for (std::size_t i = 0; i < n; ++i) {
-    argv[i] = args[i].empty() ? "" : args[i].data();  // hiredis memcpy()s even empty arguments
-    lens[i] = args[i].size();
+    out = put_header(out, '$', args[i].size());
+    if (!args[i].empty()) std::memcpy(out, args[i].data(), args[i].size());  // data() of an empty view may be null
+    out += args[i].size();
+    *out++ = '\r';
+    *out++ = '\n';
   }
-  char* encoded = nullptr;
-  int len = redisFormatCommandArgv(&encoded, static_cast<int>(n), argv, lens);
-  if (len < 0 || encoded == nullptr) throw std::bad_alloc();
-  payload_.append(encoded, static_cast<std::size_t>(len));
-  redisFreeCommand(encoded);
   ++count_;
   return *this;
 }

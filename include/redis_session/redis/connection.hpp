@@ -1,7 +1,7 @@
 #pragma once
 // A blocking connection to one Redis server with deadlines on everything.
-// Boost.Asio carries the bytes (TCP, Unix socket or TLS); hiredis encodes
-// commands and parses replies. The Asio and hiredis types stay in src/.
+// Boost.Asio carries the bytes (TCP, Unix socket or TLS); Request encodes
+// commands and hiredis parses replies. The Asio and hiredis types stay in src/.
 //
 // Failure model: after any I/O error, timeout, protocol error or exception in
 // the middle of a command, the connection is broken() for good: it closes its

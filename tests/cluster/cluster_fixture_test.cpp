@@ -4,6 +4,7 @@
 // Also redis::key_slot against a real node's CLUSTER KEYSLOT.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <cstdio>
@@ -111,9 +112,8 @@ TEST(ClusterFixture, KilledPrimaryIsReplacedByItsReplica) {
   ASSERT_EQ(primaries.size(), 3u);
   const ClusterNode victim = primaries[0];
   const std::string key = key_in_slots(victim.slots.front().first, victim.slots.front().second, "survivor-");
-  ASSERT_TRUE(node_command(victim.address, {"SET", key, "kept"}).is_status("OK"));
   // Acknowledged by the replica before the kill.
-  EXPECT_EQ(node_command(victim.address, {"WAIT", "1", "5000"}).integer, 1);
+  ASSERT_EQ(set_replicated(victim.address, key, "kept"), 1);
 
   const Clock::time_point start = Clock::now();
   const std::size_t killed = cluster.kill_node(victim.id);
@@ -126,6 +126,35 @@ TEST(ClusterFixture, KilledPrimaryIsReplacedByItsReplica) {
   EXPECT_EQ(node_command(promoted.address, {"GET", key}).str, "kept");
   EXPECT_EQ(cluster.primaries().size(), 3u);
   EXPECT_EQ(cluster.seeds().size(), 5u);
+}
+
+// ---- replication helper -------------------------------------------------------------
+
+// The kill and failover tests above need "the replica has the write" to be
+// true: WAIT on a connection that wrote nothing answers at once (its own
+// write offset is 0), which let the killed-primary test pass WAIT and then
+// find the key missing on the promoted replica.
+TEST(ReplicationHelper, SetReplicatedCountsOnlyReplicasThatHaveTheWrite) {
+  RedisServer primary;
+  RedisServerOptions replica_options;
+  replica_options.args = {"--replicaof", "127.0.0.1", std::to_string(primary.port()),
+                          "--repl-diskless-sync-delay", "0"};
+  RedisServer replica(replica_options);
+  const std::string address = "127.0.0.1:" + std::to_string(primary.port());
+  const Clock::time_point start = Clock::now();
+  while (set_replicated(address, "synced", "1", 1, 200ms) != 1) {
+    ASSERT_LT(ms_since(start), 20000) << "the replica never synced";
+  }
+  EXPECT_EQ(replica.command({"GET", "synced"}).str, "1");
+
+  ASSERT_EQ(::kill(replica.pid(), SIGSTOP), 0);  // the replica takes nothing more in
+  EXPECT_EQ(set_replicated(address, "late", "1", 1, 300ms), 0);
+  // The pitfall: the same WAIT on a fresh connection reports the replica.
+  EXPECT_EQ(node_command(address, {"SET", "late2", "1"}).str, "OK");
+  EXPECT_EQ(node_command(address, {"WAIT", "1", "300"}).integer, 1);
+  ASSERT_EQ(::kill(replica.pid(), SIGCONT), 0);
+  EXPECT_EQ(set_replicated(address, "after", "1", 1, 5000ms), 1);
+  EXPECT_EQ(replica.command({"GET", "late"}).str, "1");
 }
 
 // ---- key slots against a real node ------------------------------------------------
@@ -170,8 +199,7 @@ TEST(SentinelFixture, FailoverMovesTheMaster) {
   ASSERT_EQ(group.sentinels().size(), 3u);
   const std::string old_master = group.agreed_master();
   EXPECT_EQ(old_master, group.data_address(0));
-  EXPECT_EQ(group.data(0).command({"SET", "before", "1"}).str, "OK");
-  EXPECT_EQ(group.data(0).command({"WAIT", "1", "5000"}).integer, 1);
+  ASSERT_EQ(set_replicated(old_master, "before", "1"), 1);
 
   const Clock::time_point start = Clock::now();
   group.failover();

@@ -104,6 +104,15 @@ redis::Reply node_command(const std::string& address, const std::vector<std::str
   return reply;
 }
 
+long long set_replicated(const std::string& address, std::string_view key, std::string_view value, int replicas,
+                         std::chrono::milliseconds limit) {
+  redis::Connection c(options_for(address));
+  c.command({"SET", key, value});
+  c.set_command_timeout(limit + 1000ms);
+  const std::string replicas_text = std::to_string(replicas), limit_text = std::to_string(limit.count());
+  return c.command({"WAIT", replicas_text, limit_text}).integer;
+}
+
 // ------------------------------------------------------------------ ChildProcess
 
 ChildProcess::ChildProcess(std::vector<std::string> argv) : argv_(std::move(argv)) {

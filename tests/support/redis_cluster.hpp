@@ -32,6 +32,12 @@ namespace redis_session::test {
 // reply throws ServerError, like Connection::command.
 redis::Reply node_command(const std::string& address, std::initializer_list<std::string_view> args);
 redis::Reply node_command(const std::string& address, const std::vector<std::string>& args);
+// SET key value on "host:port", then WAIT there for `replicas` replicas to
+// have it; returns how many do. Both on one connection: WAIT counts the
+// replicas that have this client's own writes, so on a fresh connection it
+// answers at once, whatever the replicas hold.
+long long set_replicated(const std::string& address, std::string_view key, std::string_view value, int replicas = 1,
+                         std::chrono::milliseconds limit = std::chrono::seconds(5));
 // ROLE's first word ("master", "slave", "sentinel"), asked again while the
 // connection fails (a sentinel reconfiguring a node kills its clients).
 std::string role_of(const std::string& address, std::chrono::milliseconds limit = std::chrono::seconds(10));

@@ -13,6 +13,7 @@
 // shared 2-core machine single runs drift by 10%; paired rounds do not.
 
 #include <hiredis/hiredis.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -49,10 +50,22 @@ Fields make_session() {
   return f;
 }
 
-// Runs `body(thread, iteration)` on `threads` threads for `duration`;
-// returns iterations per second over all threads.
+// CPU time (user + system) this process has used so far, in microseconds.
+double process_cpu_us() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto us = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_usec); };
+  return us(u.ru_utime) + us(u.ru_stime);
+}
+
+struct Rate {
+  double ops_per_s = 0;
+  double cpu_us_per_op = 0;  // this process's CPU (all threads) per iteration
+};
+
+// Runs `body(thread, iteration)` on `threads` threads for `duration`.
 template <class Body>
-double rate(int threads, std::chrono::milliseconds duration, Body body) {
+Rate rate(int threads, std::chrono::milliseconds duration, Body body) {
   std::atomic<bool> go{false}, stop{false};
   std::atomic<long> total{0};
   std::vector<std::thread> pool;
@@ -64,13 +77,15 @@ double rate(int threads, std::chrono::milliseconds duration, Body body) {
       total += n;
     });
   }
+  const double cpu_start = process_cpu_us();
   auto start = Clock::now();
   go = true;
   std::this_thread::sleep_for(duration);
   stop = true;
   for (auto& th : pool) th.join();
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return static_cast<double>(total.load()) / seconds;
+  const double n = static_cast<double>(total.load());
+  return {n / seconds, (process_cpu_us() - cpu_start) / n};
 }
 
 struct RawContext {
@@ -145,26 +160,28 @@ int main(int argc, char** argv) {
               connection.endpoint().c_str(), repeats, static_cast<long long>(duration.count()));
   bool all_met = true;
   for (int threads : thread_counts) {
-    std::vector<double> stores, raws, naives, ratios;
+    std::vector<double> stores, raws, naives, ratios, store_cpu, raw_cpu;
     for (int rep = 0; rep < repeats; ++rep) {
       {
         RedisPoolStoreOptions o = options;
         o.pool.max_open = static_cast<std::size_t>(threads);
         o.pool.max_idle = static_cast<std::size_t>(threads);
         RedisPoolStore store(o);
-        stores.push_back(rate(threads, duration, [&](int t, long n) {
+        const Rate r = rate(threads, duration, [&](int t, long n) {
           std::string id = session_id(t, static_cast<int>(n % sessions_per_thread));
           auto fields_loaded = store.load(id);
           if (!fields_loaded || fields_loaded->size() != fields) std::abort();
           SessionChanges changes;
           changes.set["field3"] = "value-" + std::to_string(n);
           if (store.save(id, changes) != SaveResult::saved) std::abort();
-        }));
+        });
+        stores.push_back(r.ops_per_s);
+        store_cpu.push_back(r.cpu_us_per_op);
       }
       {
         std::vector<std::unique_ptr<RawContext>> contexts;
         for (int t = 0; t < threads; ++t) contexts.push_back(std::make_unique<RawContext>(connection));
-        raws.push_back(rate(threads, duration, [&](int t, long n) {
+        const Rate r = rate(threads, duration, [&](int t, long n) {
           RawContext& raw = *contexts[static_cast<std::size_t>(t)];
           std::string key = "bench:" + session_id(t, static_cast<int>(n % sessions_per_thread));
           raw.append({"HGETALL", key});
@@ -178,7 +195,9 @@ int main(int argc, char** argv) {
           redisReply* saved = raw.reply();
           if (saved->type != REDIS_REPLY_STRING) std::abort();
           freeReplyObject(saved);
-        }));
+        });
+        raws.push_back(r.ops_per_s);
+        raw_cpu.push_back(r.cpu_us_per_op);
       }
       {
         std::vector<std::unique_ptr<RawContext>> contexts;
@@ -192,7 +211,7 @@ int main(int argc, char** argv) {
           freeReplyObject(r);
           blob["field3"] = "value-" + std::to_string(n);
           raw.command({"SET", key, blob.dump(), "PX", idle});
-        }));
+        }).ops_per_s);
       }
     }
     for (std::size_t i = 0; i < stores.size(); ++i) ratios.push_back(stores[i] / raws[i]);
@@ -200,6 +219,8 @@ int main(int argc, char** argv) {
     double med_store = median(stores), med_raw = median(raws), med_naive = median(naives);
     all_met = all_met && ratio >= 0.90;
     std::printf("T=%d naive GET/SET blob: %.0f ops/s (no goal)\n", threads, med_naive);
+    std::printf("T=%d client CPU per op: store %.1f us, raw hiredis %.1f us (no goal)\n", threads, median(store_cpu),
+                median(raw_cpu));
     std::printf("T=%d store %.0f ops/s, raw hiredis %.0f ops/s, goal >= 0.90, ratio=%.3f\n", threads, med_store,
                 med_raw, ratio);
     std::fflush(stdout);

@@ -424,6 +424,26 @@ TEST(ConnectionDeadlines, LateReplyFromFakeServerIsNeverRead) {
   EXPECT_THROW(c.command({"PING"}), IoError);  // never "+LATE"
 }
 
+// A reply is first waited for in recv() with SO_RCVTIMEO at three quarters
+// of the time left, then by ppoll() to the deadline: a reply in that last
+// quarter is still read, on the same connection again and again, and a
+// fast round trip after it is not cut short by a leftover short timeout.
+TEST(ConnectionDeadlines, ReplyInTheLastQuarterOfTheDeadlineIsRead) {
+  FakeServer slow("+LATE\r\n", 420ms);
+  ConnectionOptions o;
+  o.port = slow.port();
+  o.client_name.clear();
+  o.command_timeout = 500ms;
+  Connection c(o);
+  for (int i = 0; i < 3; ++i) {
+    auto start = Clock::now();
+    EXPECT_EQ(c.command({"PING"}).str, "LATE") << "round trip " << i;
+    EXPECT_GE(since(start), 400ms);
+    EXPECT_LT(since(start), 500ms);
+  }
+  EXPECT_FALSE(c.broken());
+}
+
 TEST(ConnectionDeadlines, RefusedPortFailsFast) {
   ConnectionOptions o;
   o.port = test::free_port();  // nobody listens there

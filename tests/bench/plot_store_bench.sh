@@ -7,7 +7,7 @@
 #
 # Builds store_bench in Release (BUILD_DIR, default build/bench), starts a
 # throwaway redis-server, runs store_bench --threads T for each T (each run
-# is the median of 7 paired rounds), keeps the figures in a .dat file beside
+# is the median of 15 paired rounds), keeps the figures in a .dat file beside
 # the PNG and draws them with gnuplot.
 set -euo pipefail
 
@@ -50,7 +50,7 @@ cat "$data"
 gnuplot <<EOF
 set terminal pngcairo size 800,480 font "sans,11" noenhanced
 set output "$out"
-set title "store_bench: load 1 KB / 10 fields, change 1, save (medians of 7 paired rounds)"
+set title "store_bench: load 1 KB / 10 fields, change 1, save (medians of 15 paired rounds)"
 set xlabel "threads"
 set ylabel "operations per second"
 set logscale x 2

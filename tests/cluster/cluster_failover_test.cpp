@@ -87,6 +87,14 @@ TEST(ClusterFailover, KilledPrimaryGivesTypedErrorsThenTheStoreRecovers) {
 
   const Clock::time_point begin = Clock::now();
   while (on_victim.ops.load() < 100 && ms_between(begin, Clock::now()) < 10000) std::this_thread::sleep_for(5ms);
+  // The replica has everything written so far (replication is ordered, so
+  // its ack of this write covers the sessions' creation): only writes in
+  // flight at the kill may be lost. Without this, a replica still in a full
+  // resync was promoted with none of the sessions, and every later call on
+  // them answered "gone".
+  const auto [victim_first, victim_last] = victim.slots.front();
+  const std::string probe = "probe:" + ids_in_slots("probe", victim_first, victim_last, 1, "synced").front();
+  ASSERT_EQ(set_replicated(victim.address, probe, "1", 1, 10000ms), 1) << "the victim's replica is not in sync";
   const Clock::time_point kill_time = Clock::now();
   std::string failure;
   Clock::time_point healthy_time = kill_time;

@@ -52,38 +52,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# start NAME COMMAND...: runs it in the background, waits for its
-# "listening on http://..." line and prints that URL.
-start() {
-  local name=$1
-  shift
-  "$@" >"$work/$name.log" 2>&1 &
-  echo $! >"$work/$name.pid"  # read by cleanup: this runs in a $(...) subshell
-  for _ in $(seq 100); do
-    if grep -q 'listening on http://' "$work/$name.log"; then
-      grep -o 'http://[0-9.]*:[0-9]*' "$work/$name.log" | head -1
-      return
-    fi
-    sleep 0.1
-  done
-  echo "$name did not start:" >&2
-  cat "$work/$name.log" >&2
-  exit 1
-}
+# shellcheck source=tests/bench/bench_lib.sh
+source "$root/tests/bench/bench_lib.sh"
 
 # ------------------------------------------------------------------ Redis
 
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  --logfile "$work/redis.log" &
-redis_pid=$!
-pids+=($redis_pid)
-for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis_url=redis://127.0.0.1:$redis_port
+start_redis
 
 # A counting proxy between a server and Redis. A round trip is a burst of
 # client bytes followed by the server's answer (a pipelined HGETALL+PEXPIRE is

@@ -21,23 +21,20 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DREDIS_SESSION
 cmake --build "$build" --target store_bench -j2 >/dev/null
 
 work=$(mktemp -d)
-redis_pid=
 cleanup() {
-  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null
+  [ -e "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null
   wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
-redis_pid=$!
-for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=tests/bench/bench_lib.sh
+source "$root/tests/bench/bench_lib.sh"
+start_redis
 
 mkdir -p "$(dirname "$out")"
 echo "# threads store_ops_per_s raw_hiredis_ops_per_s naive_blob_ops_per_s ratio (store_bench, $(date -u +%F), load:$(uptime | sed 's/.*load average://'))" >"$data"
 for threads in 1 2 4 8; do
-  "$build/tests/bench/store_bench" --redis "redis://127.0.0.1:$port" --threads "$threads" | tee "$work/run.txt"
+  "$build/tests/bench/store_bench" --redis "$redis_url" --threads "$threads" | tee "$work/run.txt"
   # "T=2 store 24258 ops/s, raw hiredis 21339 ops/s, goal >= 0.90, ratio=1.225"
   # "T=2 naive GET/SET blob: 29372 ops/s (no goal)"
   awk -v t="$threads" '

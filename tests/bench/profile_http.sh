@@ -35,11 +35,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
-echo $! >"$work/redis.pid"
-for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis_url=redis://127.0.0.1:$port
+# shellcheck source=tests/bench/bench_lib.sh
+source "$root/tests/bench/bench_lib.sh"
+start_redis
 
 # The client: warm-up, zero, the measured requests, dump. Exits non-zero on
 # any answer other than 200.
@@ -61,22 +59,10 @@ run(int(requests))
 subprocess.run(["callgrind_control", "-d", pid], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 EOF
 
-# serve NAME BINARY: starts it under callgrind, prints its URL.
+# serve NAME BINARY: starts it under callgrind (slow to start), prints its URL.
 serve() {
-  local name=$1 bin=$2
-  valgrind --tool=callgrind --callgrind-out-file="$work/$name.%p.out" \
-    "$bin" --listen 127.0.0.1:0 --redis "$redis_url" --threads 1 >"$work/$name.log" 2>&1 &
-  echo $! >"$work/$name.pid"
-  for _ in $(seq 300); do
-    if grep -q 'listening on http://' "$work/$name.log"; then
-      grep -o 'http://[0-9.]*:[0-9]*' "$work/$name.log" | head -1
-      return
-    fi
-    sleep 0.1
-  done
-  echo "$name did not start:" >&2
-  cat "$work/$name.log" >&2
-  exit 1
+  START_SECONDS=30 start "$1" valgrind --tool=callgrind --callgrind-out-file="$work/$1.%p.out" \
+    "$2" --listen 127.0.0.1:0 --redis "$redis_url" --threads 1
 }
 
 demo=$(serve demo "$build/examples/session_demo")

@@ -371,16 +371,17 @@ class SentinelRouter final : public Router {
 
 constexpr std::size_t slot_count = 16384;
 
-struct Range {
-  long long first;
-  long long last;
-  std::string endpoint;
-};
+}  // namespace
 
 // CLUSTER SHARDS (Redis 7): per shard, "slots" [first, last, ...] and
-// "nodes", each a flat list of name/value pairs.
-bool parse_shards(const Reply& r, bool tls, std::vector<Range>& out) {
+// "nodes", each a flat list of name/value pairs. A shard may list more than
+// one node with role "master": after a failover, newer servers keep the
+// failed old primary in its shard (health "fail") beside the promoted one.
+// The healthiest master serves the shard: "online", then any other state
+// ("loading"), then "fail".
+bool parse_shards(const Reply& r, bool tls, std::vector<SlotRange>& out) {
   if (!r.is_array()) return false;
+  auto rank = [](const std::string& health) { return health == "online" ? 0 : health == "fail" ? 2 : 1; };
   for (const Reply& shard : r.elements) {
     if (!shard.is_array()) return false;
     const Reply* slots = nullptr;
@@ -391,6 +392,7 @@ bool parse_shards(const Reply& r, bool tls, std::vector<Range>& out) {
     }
     if (!slots || !nodes) return false;
     std::string endpoint;
+    int best = 3;
     for (const Reply& node : nodes->elements) {
       std::map<std::string, const Reply*, std::less<>> field;
       for (std::size_t i = 0; i + 1 < node.elements.size(); i += 2) field[node.elements[i].str] = &node.elements[i + 1];
@@ -399,6 +401,10 @@ bool parse_shards(const Reply& r, bool tls, std::vector<Range>& out) {
       auto ip = field.find("ip");
       auto port = field.find(tls && field.count("tls-port") ? "tls-port" : "port");
       if (ip == field.end() || port == field.end() || !port->second->is_integer()) return false;
+      auto health = field.find("health");
+      const int score = health == field.end() ? 0 : rank(health->second->str);
+      if (score >= best) continue;
+      best = score;
       endpoint = endpoint_of(ip->second->str, static_cast<std::uint16_t>(port->second->integer));
     }
     if (endpoint.empty()) continue;  // a shard whose master is gone: its slots have no owner for now
@@ -409,8 +415,10 @@ bool parse_shards(const Reply& r, bool tls, std::vector<Range>& out) {
   return true;
 }
 
+namespace {
+
 // CLUSTER SLOTS (before Redis 7): [first, last, [ip, port, id...], replicas...].
-bool parse_slots(const Reply& r, const std::string& asked_host, std::vector<Range>& out) {
+bool parse_slots(const Reply& r, const std::string& asked_host, std::vector<SlotRange>& out) {
   if (!r.is_array()) return false;
   for (const Reply& range : r.elements) {
     if (!range.is_array() || range.elements.size() < 3 || !range.elements[2].is_array() ||
@@ -505,7 +513,7 @@ class ClusterRouter final : public Router {
         if (std::find(candidates.begin(), candidates.end(), seed) == candidates.end()) candidates.push_back(seed);
       }
       for (const std::string& endpoint : candidates) {
-        std::vector<Range> ranges;
+        std::vector<SlotRange> ranges;
         if (!fetch(endpoint, ranges)) continue;
         install(ranges);
         last_refresh_ = Clock::now();
@@ -529,7 +537,7 @@ class ClusterRouter final : public Router {
 
   // One node's view of the map, on a connection of its own (the pools may be
   // exhausted by the very calls waiting for this map).
-  bool fetch(const std::string& endpoint, std::vector<Range>& ranges) {
+  bool fetch(const std::string& endpoint, std::vector<SlotRange>& ranges) {
     try {
       ConnectionOptions options = at(base_, endpoint);
       Connection connection(options);
@@ -547,9 +555,9 @@ class ClusterRouter final : public Router {
     }
   }
 
-  void install(const std::vector<Range>& ranges) {
+  void install(const std::vector<SlotRange>& ranges) {
     std::vector<std::shared_ptr<Node>> map(slot_count);
-    for (const Range& range : ranges) {
+    for (const SlotRange& range : ranges) {
       if (range.first < 0 || range.last >= static_cast<long long>(slot_count) || range.first > range.last) continue;
       std::shared_ptr<Node> node = node_at(range.endpoint);
       for (long long s = range.first; s <= range.last; ++s) map[static_cast<std::size_t>(s)] = node;

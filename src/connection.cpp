@@ -7,6 +7,7 @@
 
 #include "redis_session/redis/connection.hpp"
 
+#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -22,9 +23,14 @@
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
 #include <limits>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <thread>
 
 #include "redis_session/detail/reply_reader.hpp"
 #include "redis_session/error.hpp"
@@ -334,6 +340,64 @@ namespace {
   throw ConnectError(std::string(step) + " " + endpoint + " failed: " + ec.message());
 }
 
+// getaddrinfo() cannot be cancelled, and Asio's resolver waits for its lookup
+// thread after a cancel, so a name server that does not answer held the
+// caller past connect_timeout (10 s and more with glibc's defaults). The
+// lookup runs on a thread of its own, which the caller stops waiting for at
+// the deadline; the thread ends, and frees what it found, whenever
+// getaddrinfo returns.
+std::vector<asio::ip::tcp::endpoint> resolve(const std::string& host, std::uint16_t port, Clock::time_point deadline,
+                                             const IoContext& ctx) {
+  using tcp = asio::ip::tcp;
+  struct Lookup {
+    std::mutex mutex;
+    std::condition_variable done_cv;
+    bool done = false;
+    int status = 0;
+    int system_errno = 0;
+    std::vector<tcp::endpoint> found;
+  };
+  auto lookup = std::make_shared<Lookup>();
+  try {
+    std::thread([lookup, host, service = std::to_string(port)] {
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      hints.ai_protocol = IPPROTO_TCP;
+      hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+      addrinfo* list = nullptr;
+      const int status = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &list);
+      const int system_errno = errno;
+      std::vector<tcp::endpoint> found;
+      for (const addrinfo* a = status == 0 ? list : nullptr; a; a = a->ai_next) {
+        tcp::endpoint e;
+        if ((a->ai_family != AF_INET && a->ai_family != AF_INET6) || a->ai_addrlen > e.capacity()) continue;
+        std::memcpy(e.data(), a->ai_addr, a->ai_addrlen);
+        e.resize(a->ai_addrlen);
+        found.push_back(e);
+      }
+      if (list) ::freeaddrinfo(list);
+      std::lock_guard<std::mutex> lock(lookup->mutex);
+      lookup->status = status;
+      lookup->system_errno = system_errno;
+      lookup->found = std::move(found);
+      lookup->done = true;
+      lookup->done_cv.notify_all();
+    }).detach();
+  } catch (const std::system_error& e) {
+    throw ConnectError("resolving " + ctx.endpoint + " failed: no thread for the lookup: " + e.what());
+  }
+  std::unique_lock<std::mutex> lock(lookup->mutex);
+  if (!lookup->done_cv.wait_until(lock, deadline, [&] { return lookup->done; })) ctx.timed_out("resolving");
+  if (lookup->status != 0) {
+    throw ConnectError("resolving " + ctx.endpoint + " failed: " +
+                       (lookup->status == EAI_SYSTEM ? std::strerror(lookup->system_errno)
+                                                     : ::gai_strerror(lookup->status)));
+  }
+  if (lookup->found.empty()) throw ConnectError("resolving " + ctx.endpoint + " failed: no IPv4 or IPv6 address");
+  return std::move(lookup->found);
+}
+
 }  // namespace
 
 void Connection::Impl::connect_unix(const ConnectionOptions& o, Clock::time_point deadline, const IoContext& ctx) {
@@ -388,16 +452,7 @@ void Connection::Impl::connect_tcp(const ConnectionOptions& o, Clock::time_point
   if (!ec) {
     endpoints.emplace_back(address, o.port);
   } else {
-    tcp::resolver resolver(io);
-    bool done = false;
-    error_code result;
-    resolver.async_resolve(o.host, std::to_string(o.port), [&](const error_code& e, tcp::resolver::results_type r) {
-      result = e;
-      for (const auto& entry : r) endpoints.push_back(entry.endpoint());
-      done = true;
-    });
-    if (!run_until(io, deadline, done, [&] { resolver.cancel(); })) ctx.timed_out("resolving");
-    if (result) connect_failed(endpoint, "resolving", result);
+    endpoints = resolve(o.host, o.port, deadline, ctx);
   }
 
   tcp::socket socket(io);
@@ -478,6 +533,7 @@ void Connection::Impl::connect(const ConnectionOptions& o, Clock::time_point dea
   } catch (const TimeoutError&) {
     ctx.timed_out("connecting to");  // the connect deadline covers AUTH/SELECT too
   }
+  round_trips = 0;  // setup is not a use: round_trips() tells a fresh connection from one that worked
 }
 
 void Connection::Impl::round_trip(const Request& request, std::vector<Reply>& replies, Clock::time_point deadline) {

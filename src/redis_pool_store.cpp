@@ -430,11 +430,25 @@ SaveResult RedisPoolStore::save(std::string_view id, const SessionChanges& chang
   }
   for (const std::string& field : changes.erase) args.push_back(field);
 
-  Reply r = run(Route::of(k), true, [&](Link& link) { return eval(link, detail::save_script(), args); });
+  // A save is sent again after a failure that may have come after the
+  // script ran (the reply lost on the way back). For an update that is
+  // harmless; a create would then find its own first write and answer
+  // EXISTS, which SessionManager takes for a taken id and saves again under
+  // another, leaving the first copy behind. A new id is 128 random bits that
+  // no other request knows, so EXISTS after such a try is our own write.
+  bool in_flight = false;
+  bool may_have_run = false;
+  Reply r = run(Route::of(k), true, [&](Link& link) {
+    may_have_run = may_have_run || in_flight;
+    in_flight = true;
+    Reply reply = eval(link, detail::save_script(), args);
+    in_flight = false;
+    return reply;
+  });
   if (r.is_error()) throw_reply_error(r, k);
   if (is_word(r, "OK")) return SaveResult::saved;
   if (is_word(r, "GONE")) return SaveResult::gone;
-  if (is_word(r, "EXISTS")) return SaveResult::exists;
+  if (is_word(r, "EXISTS")) return may_have_run ? SaveResult::saved : SaveResult::exists;
   unexpected_reply("save", r);
 }
 

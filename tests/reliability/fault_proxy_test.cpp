@@ -111,6 +111,21 @@ TEST(FaultProxy, ResetMidReplyForwardsPartThenResets) {
   EXPECT_EQ(again.command({"GET", "k"}).str.size(), 2000u);
 }
 
+TEST(FaultProxy, DropReplyRunsTheRequestAndSendsNoByteBack) {
+  RedisServer server;
+  FaultProxy proxy(server.port());
+  redis::Connection c(via(proxy));
+  EXPECT_EQ(c.round_trips(), 0u) << "setup is not a use";
+  c.command({"PING"});
+  EXPECT_EQ(c.round_trips(), 1u);
+  proxy.drop_next_replies(1);
+  EXPECT_THROW(c.command({"SET", "k", "ran"}), IoError);
+  EXPECT_TRUE(c.failed_before_reply());  // not one byte of the reply arrived
+  EXPECT_EQ(server.command({"GET", "k"}).str, "ran") << "yet the server ran it";
+  redis::Connection again(via(proxy));
+  EXPECT_EQ(again.command({"GET", "k"}).str, "ran");
+}
+
 TEST(FaultProxy, DownRefusesConnectionsUntilUp) {
   RedisServer server;
   FaultProxy proxy(server.port());

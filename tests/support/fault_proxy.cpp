@@ -172,6 +172,12 @@ void FaultProxy::reset_next_replies(int count) {
   apply(lock);
 }
 
+void FaultProxy::drop_next_replies(int count) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  settings_.drop_next += count;
+  apply(lock);
+}
+
 void FaultProxy::set_reset_probability(double probability) {
   std::unique_lock<std::mutex> lock(mutex_);
   settings_.reset_probability = probability;
@@ -381,10 +387,14 @@ void FaultProxy::run() noexcept {
         c.last_due[d] = due;
         std::string data(buffer.data(), static_cast<std::size_t>(n));
         bool reset = false;
+        bool drop = false;
         if (d == 1) {
-          if (now_set.reset_next > 0) {
+          if (now_set.reset_next > 0 || now_set.drop_next > 0) {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (settings_.reset_next > 0) {
+            if (settings_.drop_next > 0) {
+              --settings_.drop_next;
+              reset = drop = true;
+            } else if (settings_.reset_next > 0) {
               --settings_.reset_next;
               reset = true;
             }
@@ -392,10 +402,10 @@ void FaultProxy::run() noexcept {
           if (!reset && now_set.reset_probability > 0 && uniform(rng) < now_set.reset_probability) reset = true;
         }
         if (reset) {
-          // Half of it, then (a moment later, so the client reads the half
-          // first) a reset of both sides.
+          // Half of it (none when dropped), then (a moment later, so the
+          // client reads the half first) a reset of both sides.
           ++resets_mid_reply_;
-          data.resize(data.size() / 2);
+          data.resize(drop ? 0 : data.size() / 2);
           if (!data.empty()) {
             c.queued[d] += data.size();
             c.queue[d].push_back({std::move(data), 0, due, false});

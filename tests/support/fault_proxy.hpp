@@ -58,6 +58,10 @@ class FaultProxy {
   // The next `count` chunks from the server are cut in the middle: the first
   // half is forwarded, then both sides are reset (RST).
   void reset_next_replies(int count);
+  // The next `count` chunks from the server are dropped whole, then both
+  // sides are reset: the server ran the request, the client sees not one
+  // byte of its reply (an acknowledgement lost on the way back).
+  void drop_next_replies(int count);
   // Each chunk from the server is cut that way with this probability.
   void set_reset_probability(double probability);
   // Down: every connection is cut and the listener closed, so connects are
@@ -80,6 +84,7 @@ class FaultProxy {
     bool stalled = false;
     bool down = false;
     int reset_next = 0;
+    int drop_next = 0;
     double reset_probability = 0;
   };
   struct Conn;

@@ -38,6 +38,16 @@ ConnectionOptions at(const ConnectionOptions& base, const std::string& endpoint)
   return o;
 }
 
+// The sentinels, ROLE and SENTINEL REPLICAS speak of "host:port", while
+// ConnectionOptions::endpoint() (and so Connection::endpoint()) reads
+// "rediss://host:port" under TLS. SentinelRouter keys its masters by the
+// plain address, whichever form it is given.
+std::string address_of(std::string_view endpoint) {
+  constexpr std::string_view tls = "rediss://";
+  if (endpoint.substr(0, tls.size()) == tls) endpoint.remove_prefix(tls.size());
+  return std::string(endpoint);
+}
+
 // ---------------------------------------------------------------- one server
 
 class StandaloneRouter final : public Router {
@@ -130,7 +140,7 @@ class SentinelRouter final : public Router {
 
   bool writable(const std::string& endpoint) const {
     std::lock_guard lock(mutex_);
-    return endpoint == master_ && fenced_by_.empty();
+    return address_of(endpoint) == master_ && fenced_by_.empty();
   }
 
   // Every watch_interval: asks the sentinels for the master (one is enough
@@ -336,12 +346,12 @@ class SentinelRouter final : public Router {
 
   bool followable(const std::string& endpoint) const {
     std::lock_guard lock(mutex_);
-    return left_.count(endpoint) == 0;
+    return left_.count(address_of(endpoint)) == 0;
   }
 
   // True when the master changed.
   bool follow(const ConnectionOptions& master) {
-    std::string endpoint = master.endpoint();
+    std::string endpoint = address_of(master.endpoint());
     {
       std::lock_guard lock(mutex_);
       if (endpoint == master_ || left_.count(endpoint) != 0) return false;
@@ -356,8 +366,8 @@ class SentinelRouter final : public Router {
   const ConnectionOptions base_;
   mutable std::mutex mutex_;
   redis::SentinelOptions sentinel_;  // sentinels reordered under mutex_
-  std::string master_;               // ConnectionOptions::endpoint() of the master; under mutex_
-  std::map<std::string, Clock::time_point> left_;  // masters followed away from, and when; under mutex_
+  std::string master_;               // address_of() the master, "host:port"; under mutex_
+  std::map<std::string, Clock::time_point> left_;  // masters followed away from (address_of), and when; under mutex_
   std::string fenced_by_;            // why writes are held back (empty: they are not); under mutex_
   Clock::time_point fenced_since_;   // under mutex_
   std::set<std::string> ignored_;    // reasons that lasted past promotion_fence unconfirmed; under mutex_

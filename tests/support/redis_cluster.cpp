@@ -434,23 +434,34 @@ ClusterNode RedisCluster::wait_promotion(const std::string& old_id, std::chrono:
 
 SentinelGroup::SentinelGroup(SentinelGroupOptions options)
     : options_(std::move(options)), conf_dir_(fsync_free_base()) {
-  const std::vector<std::string> sync = {"--repl-diskless-sync-delay", "0"};
+  std::vector<std::string> common = {"--repl-diskless-sync-delay", "0"};
+  // Every data node replicates over TLS: the replica from the start, the old
+  // master once the sentinels turn it into a replica of the new one.
+  if (options_.tls) common.insert(common.end(), {"--tls-replication", "yes"});
   RedisServerOptions master;
-  master.args = sync;
+  master.tls = options_.tls;
+  master.args = common;
   data_.push_back(std::make_unique<RedisServer>(master));
-  RedisServerOptions replica;
-  replica.args = sync;
-  replica.args.insert(replica.args.end(), {"--replicaof", "127.0.0.1", std::to_string(data_[0]->port())});
+  RedisServerOptions replica = master;
+  replica.args.insert(replica.args.end(), {"--replicaof", "127.0.0.1", std::to_string(data_port(0))});
   data_.push_back(std::make_unique<RedisServer>(replica));
   for (int i = 0; i < 3; ++i) {
     const std::string conf = conf_dir_.path() + "/sentinel" + std::to_string(i) + ".conf";
     {
       std::ofstream out(conf);
       const std::string& name = options_.master_name;
-      out << "sentinel monitor " << name << " 127.0.0.1 " << data_[0]->port() << " 2\n"
+      out << "sentinel monitor " << name << " 127.0.0.1 " << data_port(0) << " 2\n"
           << "sentinel down-after-milliseconds " << name << " " << options_.down_after.count() << "\n"
           << "sentinel failover-timeout " << name << " " << options_.failover_timeout.count() << "\n"
           << "sentinel parallel-syncs " << name << " 1\n";
+      if (options_.tls) {
+        // A sentinel is a TLS client of the data nodes with tls-replication.
+        const TlsMaterial& m = TlsMaterial::get();
+        out << "tls-replication yes\n"
+            << "tls-cert-file " << m.server_cert << "\n"
+            << "tls-key-file " << m.server_key << "\n"
+            << "tls-ca-cert-file " << m.ca_file << "\n";
+      }
       if (!out) throw std::runtime_error("cannot write " + conf);
     }
     RedisServerOptions o;
@@ -473,7 +484,21 @@ std::vector<std::string> SentinelGroup::sentinels() const {
   return s;
 }
 
-std::string SentinelGroup::data_address(std::size_t i) const { return address_of(data_.at(i)->port()); }
+std::uint16_t SentinelGroup::data_port(std::size_t i) const {
+  return options_.tls ? data_.at(i)->tls_port() : data_.at(i)->port();
+}
+
+std::string SentinelGroup::data_address(std::size_t i) const { return address_of(data_port(i)); }
+
+redis::Reply SentinelGroup::data_command(const std::string& address,
+                                         std::initializer_list<std::string_view> args) const {
+  if (!options_.tls) return node_command(address, args);
+  redis::ConnectionOptions o = options_for(address);
+  o.tls.enabled = true;
+  o.tls.ca_file = TlsMaterial::get().ca_file;
+  redis::Connection c(o);
+  return c.command(args);
+}
 
 std::size_t SentinelGroup::data_index_of(const std::string& address) const {
   for (std::size_t i = 0; i < data_.size(); ++i) {
@@ -515,7 +540,7 @@ void SentinelGroup::wait_ready(std::chrono::milliseconds limit) const {
       last = "the sentinels do not agree on the master";
       return false;
     }
-    const std::string role = node_command(master, {"ROLE"}).elements.at(0).str;
+    const std::string role = data_command(master, {"ROLE"}).elements.at(0).str;
     if (role != "master") {
       last = master + " has role " + role;
       return false;
@@ -572,7 +597,7 @@ void SentinelGroup::wait_until_failover(const std::string& old_address, std::chr
       last = "sentinel 0 says " + master_address(0);
       return false;
     }
-    const std::string role = node_command(master, {"ROLE"}).elements.at(0).str;
+    const std::string role = data_command(master, {"ROLE"}).elements.at(0).str;
     if (role != "master") {
       last = master + " has role " + role;
       return false;

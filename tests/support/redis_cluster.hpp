@@ -142,6 +142,11 @@ struct SentinelGroupOptions {
   std::string master_name = "mymaster";
   std::chrono::milliseconds down_after{1000};
   std::chrono::milliseconds failover_timeout{5000};
+  // The data nodes serve and replicate over TLS only as far as the group is
+  // concerned: the sentinels monitor their TLS ports (tls-replication yes,
+  // trusting the test CA), so SENTINEL get-master-addr-by-name names a TLS
+  // port. The sentinels themselves stay plain TCP.
+  bool tls = false;
 };
 
 // 1 master, 1 replica (--replicaof), 3 sentinels (`redis-server <conf>
@@ -158,8 +163,14 @@ class SentinelGroup {
   std::vector<std::string> sentinels() const;  // "127.0.0.1:port"
   // The data nodes: 0 started as master, 1 as its replica.
   RedisServer& data(std::size_t i) { return *data_.at(i); }
+  // "127.0.0.1:port" of data node i as the sentinels name it (its TLS port
+  // when the group is TLS).
   std::string data_address(std::size_t i) const;
   std::size_t data_index_of(const std::string& address) const;
+  // A command on a fresh connection to a data node named by data_address()
+  // or by a sentinel: node_command(), over TLS verified against the test CA
+  // when the group is TLS.
+  redis::Reply data_command(const std::string& address, std::initializer_list<std::string_view> args) const;
 
   // What sentinel i says (SENTINEL get-master-addr-by-name), "host:port".
   std::string master_address(std::size_t sentinel = 0) const;
@@ -179,6 +190,7 @@ class SentinelGroup {
   void wait_ready(std::chrono::milliseconds limit = std::chrono::seconds(60)) const;
 
  private:
+  std::uint16_t data_port(std::size_t i) const;
   void wait_until_failover(const std::string& old_address, std::chrono::milliseconds limit, std::string& result) const;
   SentinelGroupOptions options_;
   TempDir conf_dir_;  // sentinel<i>.conf, on tmpfs when there is one

@@ -82,13 +82,21 @@ LuaScript make_script(const char* name, std::string source) {
   "if type(alive) == 'table' then return alive end\n"       \
   "if not alive then return " on_dead " end\n"
 
-// ARGV: idle, absolute, mode ('c' or 'u'), nset, nset field/value pairs, erase fields.
+// ARGV: idle, absolute, mode ('c' + a token of this call, or 'u'), nset,
+// nset field/value pairs, erase fields. A create stores its token as "\0w":
+// the same create sent again after its reply was lost finds its own token
+// and answers OK; any other create of a taken id answers EXISTS.
 const LuaScript& save_script() {
   static const LuaScript s = make_script("save", REDIS_SESSION_LUA_PRELUDE
       "local exists = redis.call('EXISTS', key)\n"
-      "if ARGV[3] == 'c' then\n"
-      "  if exists == 1 then return 'EXISTS' end\n"
+      "if string.sub(ARGV[3], 1, 1) == 'c' then\n"
+      "  local token = string.sub(ARGV[3], 2)\n"
+      "  if exists == 1 then\n"
+      "    if token ~= '' and redis.call('HGET', key, '\\0w') == token then return 'OK' end\n"
+      "    return 'EXISTS'\n"
+      "  end\n"
       "  redis.call('HSET', key, '\\0c', now_ms())\n"
+      "  if token ~= '' then redis.call('HSET', key, '\\0w', token) end\n"
       "elseif exists == 0 then\n"
       "  return 'GONE'\n"
       "else\n"

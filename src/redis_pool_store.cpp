@@ -8,6 +8,7 @@
 #include "redis_session/detail/lua_scripts.hpp"
 #include "redis_session/detail/router.hpp"
 #include "redis_session/error.hpp"
+#include "redis_session/session_id.hpp"
 
 namespace redis_session {
 
@@ -420,8 +421,17 @@ SaveResult RedisPoolStore::save(std::string_view id, const SessionChanges& chang
   for (const std::string& field : changes.erase) detail::check_field(field);
 
   std::string nset = std::to_string(changes.set.size());
-  std::vector<std::string_view> args = {"", "", "1", k, idle_ms_, absolute_ms_,
-                                        changes.mode == SessionChanges::Mode::create ? "c" : "u", nset};
+  // A save is sent again after a failure that may have come after the
+  // script ran (its reply lost on the way back, which looks just like a
+  // socket the server closed while it sat idle). An update sent twice is
+  // harmless; a create would find its own first write and answer EXISTS
+  // (SessionManager then moved the session to another id and left the first
+  // copy behind). So each create carries a token of its own, 128 random bits
+  // kept in the hash, and the script tells its own earlier write from a
+  // taken id exactly.
+  const std::string mode =
+      changes.mode == SessionChanges::Mode::create ? "c" + generate_session_id() : std::string("u");
+  std::vector<std::string_view> args = {"", "", "1", k, idle_ms_, absolute_ms_, mode, nset};
   args.reserve(args.size() + 2 * changes.set.size() + changes.erase.size());
   std::size_t i = 0;
   for (const auto& entry : changes.set) {
@@ -430,25 +440,11 @@ SaveResult RedisPoolStore::save(std::string_view id, const SessionChanges& chang
   }
   for (const std::string& field : changes.erase) args.push_back(field);
 
-  // A save is sent again after a failure that may have come after the
-  // script ran (the reply lost on the way back). For an update that is
-  // harmless; a create would then find its own first write and answer
-  // EXISTS, which SessionManager takes for a taken id and saves again under
-  // another, leaving the first copy behind. A new id is 128 random bits that
-  // no other request knows, so EXISTS after such a try is our own write.
-  bool in_flight = false;
-  bool may_have_run = false;
-  Reply r = run(Route::of(k), true, [&](Link& link) {
-    may_have_run = may_have_run || in_flight;
-    in_flight = true;
-    Reply reply = eval(link, detail::save_script(), args);
-    in_flight = false;
-    return reply;
-  });
+  Reply r = run(Route::of(k), true, [&](Link& link) { return eval(link, detail::save_script(), args); });
   if (r.is_error()) throw_reply_error(r, k);
   if (is_word(r, "OK")) return SaveResult::saved;
   if (is_word(r, "GONE")) return SaveResult::gone;
-  if (is_word(r, "EXISTS")) return may_have_run ? SaveResult::saved : SaveResult::exists;
+  if (is_word(r, "EXISTS")) return SaveResult::exists;
   unexpected_reply("save", r);
 }
 

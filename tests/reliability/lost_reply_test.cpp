@@ -34,6 +34,14 @@ RedisPoolStoreOptions via(const FaultProxy& proxy) {
   return o;
 }
 
+RedisPoolStoreOptions via_server(const RedisServer& server) {
+  RedisPoolStoreOptions o;
+  o.connection = server.options();
+  o.pool.max_open = 1;
+  o.pool.validate_after = 1h;
+  return o;
+}
+
 long long dbsize(const RedisServer& server) {
   return server.command({"DBSIZE"}).integer;
 }
@@ -81,6 +89,25 @@ TEST(LostReply, ANewSessionKeepsItsIdAndIsWrittenOnce) {
   EXPECT_EQ(dbsize(server), 2) << "a copy was left behind";
   Session again = manager.open("sid=" + id);
   EXPECT_EQ(again.get<std::string>("user"), "ann");
+}
+
+// The other side of the same retry: the pooled socket was closed by the
+// server while it sat idle (Redis's `timeout`, a restart), so the first try
+// never ran, and the id really is taken meanwhile. Its retry must still say
+// `exists`: taking any EXISTS after a failed try for our own write (the first
+// fix) told a caller who chose the id that nothing-written was `saved`.
+TEST(LostReply, ACreateRetriedAfterAClosedIdleSocketStillSeesATakenId) {
+  RedisServer server;
+  RedisPoolStoreOptions o = via_server(server);
+  RedisPoolStore store(o);
+  ASSERT_EQ(store.save("warm", create("a", 0)), SaveResult::saved);  // the pool's one connection has worked
+  EXPECT_GE(server.command({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}).integer, 1);
+  RedisPoolStore other(o);
+  ASSERT_EQ(other.save("taken", create("a", 1)), SaveResult::saved);
+  EXPECT_EQ(store.save("taken", create("a", 2)), SaveResult::exists);
+  EXPECT_EQ((*store.load("taken"))["a"], 1);
+  // And the retry did happen: the killed connection was replaced.
+  EXPECT_EQ(store.pools().at(0)->stats().created, 2u);
 }
 
 TEST(LostReply, AnUpdateWhoseReplyWasLostIsAppliedOnce) {

@@ -9,6 +9,7 @@
 
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include <cstring>
 #include <ctime>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <system_error>
@@ -345,28 +347,58 @@ namespace {
 // caller past connect_timeout (10 s and more with glibc's defaults). The
 // lookup runs on a thread of its own, which the caller stops waiting for at
 // the deadline; the thread ends, and frees what it found, whenever
-// getaddrinfo returns.
-std::vector<asio::ip::tcp::endpoint> resolve(const std::string& host, std::uint16_t port, Clock::time_point deadline,
-                                             const IoContext& ctx) {
+// getaddrinfo returns. While it runs, every other connect to the same name
+// and port waits for that lookup instead of starting one more: a pool that
+// retries its connects while the name server is silent adds no threads.
+struct Lookup {
+  std::mutex mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+  int status = 0;
+  int system_errno = 0;
+  std::vector<asio::ip::tcp::endpoint> found;
+};
+
+// The lookups in flight, by "host port". Never destroyed (a lookup thread
+// may outlive main); a child after fork() starts with none, as its parent's
+// lookup threads did not come with it.
+struct Lookups {
+  std::mutex mutex;
+  std::map<std::string, std::weak_ptr<Lookup>> in_flight;
+
+  static Lookups& get() {
+    static Lookups* const lookups = [] {
+      auto* l = new Lookups;
+      ::pthread_atfork([] { get().mutex.lock(); }, [] { get().mutex.unlock(); },
+                       [] {
+                         Lookups& c = get();
+                         c.in_flight.clear();
+                         c.mutex.unlock();
+                       });
+      return l;
+    }();
+    return *lookups;
+  }
+};
+
+std::shared_ptr<Lookup> start_lookup(const std::string& host, std::uint16_t port) {
   using tcp = asio::ip::tcp;
-  struct Lookup {
-    std::mutex mutex;
-    std::condition_variable done_cv;
-    bool done = false;
-    int status = 0;
-    int system_errno = 0;
-    std::vector<tcp::endpoint> found;
-  };
+  Lookups& lookups = Lookups::get();
+  std::string name = host + " " + std::to_string(port);
+  std::lock_guard<std::mutex> registry_lock(lookups.mutex);
+  std::weak_ptr<Lookup>& slot = lookups.in_flight[name];
+  if (std::shared_ptr<Lookup> running = slot.lock()) return running;
   auto lookup = std::make_shared<Lookup>();
+  slot = lookup;
   try {
-    std::thread([lookup, host, service = std::to_string(port)] {
+    std::thread([lookup, host, port, name] {
       addrinfo hints{};
       hints.ai_family = AF_UNSPEC;
       hints.ai_socktype = SOCK_STREAM;
       hints.ai_protocol = IPPROTO_TCP;
-      hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+      hints.ai_flags = AI_NUMERICSERV;
       addrinfo* list = nullptr;
-      const int status = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &list);
+      const int status = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &list);
       const int system_errno = errno;
       std::vector<tcp::endpoint> found;
       for (const addrinfo* a = status == 0 ? list : nullptr; a; a = a->ai_next) {
@@ -377,6 +409,13 @@ std::vector<asio::ip::tcp::endpoint> resolve(const std::string& host, std::uint1
         found.push_back(e);
       }
       if (list) ::freeaddrinfo(list);
+      {
+        // Connects from now on start a fresh lookup.
+        Lookups& registry = Lookups::get();
+        std::lock_guard<std::mutex> lock(registry.mutex);
+        auto it = registry.in_flight.find(name);
+        if (it != registry.in_flight.end() && it->second.lock() == lookup) registry.in_flight.erase(it);
+      }
       std::lock_guard<std::mutex> lock(lookup->mutex);
       lookup->status = status;
       lookup->system_errno = system_errno;
@@ -384,6 +423,18 @@ std::vector<asio::ip::tcp::endpoint> resolve(const std::string& host, std::uint1
       lookup->done = true;
       lookup->done_cv.notify_all();
     }).detach();
+  } catch (const std::system_error&) {
+    lookups.in_flight.erase(name);
+    throw;
+  }
+  return lookup;
+}
+
+std::vector<asio::ip::tcp::endpoint> resolve(const std::string& host, std::uint16_t port, Clock::time_point deadline,
+                                             const IoContext& ctx) {
+  std::shared_ptr<Lookup> lookup;
+  try {
+    lookup = start_lookup(host, port);
   } catch (const std::system_error& e) {
     throw ConnectError("resolving " + ctx.endpoint + " failed: no thread for the lookup: " + e.what());
   }
@@ -395,7 +446,7 @@ std::vector<asio::ip::tcp::endpoint> resolve(const std::string& host, std::uint1
                                                      : ::gai_strerror(lookup->status)));
   }
   if (lookup->found.empty()) throw ConnectError("resolving " + ctx.endpoint + " failed: no IPv4 or IPv6 address");
-  return std::move(lookup->found);
+  return lookup->found;
 }
 
 }  // namespace

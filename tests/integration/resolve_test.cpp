@@ -9,6 +9,8 @@
 
 #include <dlfcn.h>
 #include <netdb.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -18,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "redis_session/error.hpp"
 #include "redis_session/redis/connection.hpp"
@@ -27,6 +30,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
+std::atomic<int> silent_lookups_started{0};
 std::atomic<int> silent_lookups_done{0};
 
 }  // namespace
@@ -36,9 +40,18 @@ extern "C" int getaddrinfo(const char* node, const char* service, const struct a
   static const Real real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "getaddrinfo"));
   const std::string_view name = node ? node : "";
   if (name == "silent.resolver.test") {  // a name server that never answers
+    silent_lookups_started.fetch_add(1);
     std::this_thread::sleep_for(3s);
     silent_lookups_done.fetch_add(1);
     return EAI_AGAIN;
+  }
+  if (name == "once-silent.resolver.test") {  // silent the first time, then answers at once
+    static std::atomic<int> calls{0};
+    if (calls.fetch_add(1) == 0) {
+      std::this_thread::sleep_for(3s);
+      return EAI_AGAIN;
+    }
+    return real("127.0.0.1", service, hints, res);
   }
   if (name == "slow.resolver.test") {  // answers, late but in time
     std::this_thread::sleep_for(300ms);
@@ -65,6 +78,13 @@ redis::ConnectionOptions named(const std::string& host, std::uint16_t port, std:
   return o;
 }
 
+void wait_for_silent_lookups(int count) {
+  const auto until = Clock::now() + 10s;
+  while (silent_lookups_done.load() < count && Clock::now() < until) std::this_thread::sleep_for(10ms);
+  EXPECT_GE(silent_lookups_done.load(), count);
+  std::this_thread::sleep_for(50ms);  // past the thread's last store
+}
+
 TEST(Resolve, ASilentResolverIsBoundedByConnectTimeout) {
   const int before = silent_lookups_done.load();
   const auto start = Clock::now();
@@ -80,10 +100,65 @@ TEST(Resolve, ASilentResolverIsBoundedByConnectTimeout) {
     EXPECT_NE(std::string(e.what()).find("resolving"), std::string::npos) << e.what();
   }
   // The lookup still finishes on its own thread, and frees what it holds.
-  const auto until = Clock::now() + 10s;
-  while (silent_lookups_done.load() == before && Clock::now() < until) std::this_thread::sleep_for(10ms);
-  EXPECT_GT(silent_lookups_done.load(), before);
-  std::this_thread::sleep_for(50ms);  // past the thread's last store
+  wait_for_silent_lookups(before + 1);
+}
+
+// A pool retries its connects while the name server is silent: each used
+// to leave one more thread blocked in getaddrinfo (for glibc's 10 s and
+// more), so threads piled up for as long as the outage lasted. Connects to
+// a name whose lookup is still running now wait for that one.
+TEST(Resolve, ConnectsToASilentNameShareOneLookup) {
+  wait_for_silent_lookups(silent_lookups_started.load());  // none left from another test
+  const int started = silent_lookups_started.load();
+  std::atomic<int> timeouts{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < 3; ++i) {  // 900 ms of tries, all within the one lookup's 3 s
+        try {
+          redis::Connection c(named("silent.resolver.test", 6379, 300ms));
+        } catch (const TimeoutError&) {
+          timeouts.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (std::thread& c : callers) c.join();
+  EXPECT_EQ(timeouts.load(), 12);
+  EXPECT_EQ(silent_lookups_started.load() - started, 1) << "lookups started for 12 connects";
+  std::printf("[ figures ] silent resolver: 12 connects from 4 threads, %d lookup thread(s)\n",
+              silent_lookups_started.load() - started);
+  // Once it has ended, the next connect asks again.
+  wait_for_silent_lookups(started + 1);
+  EXPECT_THROW(redis::Connection(named("silent.resolver.test", 6379, 100ms)), TimeoutError);
+  EXPECT_EQ(silent_lookups_started.load() - started, 2);
+  wait_for_silent_lookups(started + 2);
+}
+
+// A child forked while a lookup runs has no thread to finish it: its own
+// connects to that name must not wait for it.
+TEST(Resolve, AChildForkedDuringALookupLooksUpAgain) {
+  test::RedisServer server;
+  EXPECT_THROW(redis::Connection(named("once-silent.resolver.test", server.port(), 100ms)), TimeoutError);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int code = 1;
+    try {
+      redis::Connection c(named("once-silent.resolver.test", server.port(), 1000ms));
+      code = c.ping() ? 0 : 2;
+    } catch (const TimeoutError&) {
+      code = 3;  // waited for the parent's lookup
+    } catch (...) {
+      code = 4;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "3: the child waited for a lookup that ran in its parent";
+  std::this_thread::sleep_for(3100ms);  // the parent's lookup ends before the process does
 }
 
 TEST(Resolve, ASlowAnswerWithinTheDeadlineConnects) {

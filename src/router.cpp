@@ -206,7 +206,10 @@ class SentinelRouter final : public Router {
         c.reset();  // again next time
       }
     }
-    if (fencing) {
+    {
+      // The masters left behind, fence or not: one the sentinels have turned
+      // into a replica may be named master again (a failback), and must be
+      // followable then, not only once left_ forgets it after a minute.
       std::lock_guard lock(mutex_);
       for (const auto& [endpoint, since] : left_) targets.push_back(endpoint);
     }

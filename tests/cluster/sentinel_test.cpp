@@ -144,6 +144,54 @@ TEST(TopologyUrl, ClusterUrlReachesEveryPrimary) {
   EXPECT_EQ(store.count(), 0u);
 }
 
+// With the promotion fence off the watcher asked no replica for its ROLE,
+// so a master it had followed away from stayed "left" for a minute: a
+// failback within that minute was refused ("still names ..., the master
+// before a failover") and every call failed until then.
+TEST(Sentinel, WithoutTheFenceAFailbackIsFollowed) {
+  SentinelGroup group;
+  const std::string first = group.data_address(0);
+  const std::string second = group.data_address(1);
+  RedisPoolStoreOptions options;
+  redis::SentinelOptions sentinel;
+  sentinel.master_name = group.master_name();
+  sentinel.sentinels = group.sentinels();
+  sentinel.promotion_fence = std::chrono::milliseconds(0);
+  options.sentinel = sentinel;
+  options.key_namespace = "nofence";
+  RedisPoolStore store(options);
+  ASSERT_EQ(store.save("back", creating({{"n", 0}})), SaveResult::saved);
+
+  // Saves until one succeeds; how long after `from` that took.
+  auto first_success = [&](Clock::time_point from, long long value) {
+    const Clock::time_point until = from + 10s;
+    while (Clock::now() < until) {
+      try {
+        if (store.save("back", updating({{"n", value}})) == SaveResult::saved) return ms_between(from, Clock::now());
+      } catch (const Error&) {
+        std::this_thread::sleep_for(10ms);
+      }
+    }
+    return -1LL;
+  };
+  group.failover();
+  ASSERT_EQ(group.wait_failover(first), second);
+  const long long after_failover = first_success(Clock::now(), 1);
+  group.wait_ready();  // the old master is now a replica of the new one
+  const Clock::time_point sent = Clock::now();
+  group.failover();
+  ASSERT_EQ(group.wait_failover(second), first);
+  const Clock::time_point switched = Clock::now();
+  const long long after_failback = first_success(switched, 2);
+  std::printf("[figure] sentinel without the fence: first save %lld ms after the failover's switch, %lld ms after "
+              "the failback's (which took %lld ms)\n",
+              after_failover, after_failback, ms_between(sent, switched));
+  EXPECT_GE(after_failover, 0);
+  EXPECT_GE(after_failback, 0) << "the failback was not followed";
+  EXPECT_LE(after_failback, 1000);
+  EXPECT_EQ(hash_on(first, "nofence:back").at("n"), "2");
+}
+
 // ---- failover during load --------------------------------------------------------------
 
 struct Ack {

@@ -1,5 +1,5 @@
-// Sentinel over TLS (issue 8): the data nodes serve and replicate on TLS
-// ports only, the sentinels monitor those ports (tls-replication yes), and
+// Sentinel over TLS (issue 8): the data nodes replicate over TLS
+// (tls-replication yes), the sentinels monitor and name their TLS ports, and
 // the store, given rediss+sentinel://, reaches the master over TLS verified
 // against the test CA. A SENTINEL FAILOVER under load and then a failback to
 // the first master: each within the failover time plus 1 s, no acknowledged

@@ -142,10 +142,11 @@ struct SentinelGroupOptions {
   std::string master_name = "mymaster";
   std::chrono::milliseconds down_after{1000};
   std::chrono::milliseconds failover_timeout{5000};
-  // The data nodes serve and replicate over TLS only as far as the group is
-  // concerned: the sentinels monitor their TLS ports (tls-replication yes,
-  // trusting the test CA), so SENTINEL get-master-addr-by-name names a TLS
-  // port. The sentinels themselves stay plain TCP.
+  // The data nodes also listen on TLS ports and replicate over TLS
+  // (tls-replication yes, trusting the test CA); the sentinels monitor the
+  // TLS ports, so SENTINEL get-master-addr-by-name names a TLS port. The
+  // plain ports stay open but nothing is told of them; the sentinels
+  // themselves are plain TCP.
   bool tls = false;
 };
 

@@ -347,10 +347,17 @@ namespace {
 // caller past connect_timeout (10 s and more with glibc's defaults). The
 // lookup runs on a thread of its own, which the caller stops waiting for at
 // the deadline; the thread ends, and frees what it found, whenever
-// getaddrinfo returns. While it runs, every other connect to the same name
-// and port waits for that lookup instead of starting one more: a pool that
-// retries its connects while the name server is silent adds no threads.
+// getaddrinfo returns. A connect to a name whose latest lookup started less
+// than half its connect_timeout ago waits for that one (many connects at
+// once share one lookup); an older one is presumed lost (one dropped UDP
+// reply costs glibc 5 s: the retry right after a timed-out connect asks
+// again) and the name is asked again, with at most max_lookups_per_name
+// running: a pool that retries its connects while the name server is silent
+// does not pile up threads.
+constexpr std::size_t max_lookups_per_name = 4;
+
 struct Lookup {
+  Clock::time_point started = Clock::now();
   std::mutex mutex;
   std::condition_variable done_cv;
   bool done = false;
@@ -359,12 +366,12 @@ struct Lookup {
   std::vector<asio::ip::tcp::endpoint> found;
 };
 
-// The lookups in flight, by "host port". Never destroyed (a lookup thread
-// may outlive main); a child after fork() starts with none, as its parent's
-// lookup threads did not come with it.
+// The lookups running, by "host port", oldest first. Never destroyed (a
+// lookup thread may outlive main); a child after fork() starts with none,
+// as its parent's lookup threads did not come with it.
 struct Lookups {
   std::mutex mutex;
-  std::map<std::string, std::weak_ptr<Lookup>> in_flight;
+  std::map<std::string, std::vector<std::shared_ptr<Lookup>>> running;
 
   static Lookups& get() {
     static Lookups* const lookups = [] {
@@ -372,7 +379,7 @@ struct Lookups {
       ::pthread_atfork([] { get().mutex.lock(); }, [] { get().mutex.unlock(); },
                        [] {
                          Lookups& c = get();
-                         c.in_flight.clear();
+                         c.running.clear();
                          c.mutex.unlock();
                        });
       return l;
@@ -381,15 +388,29 @@ struct Lookups {
   }
 };
 
-std::shared_ptr<Lookup> start_lookup(const std::string& host, std::uint16_t port) {
+// A finished lookup: connects from now on do not wait for it.
+void forget(const std::string& name, const std::shared_ptr<Lookup>& lookup) {
+  Lookups& lookups = Lookups::get();
+  std::lock_guard<std::mutex> lock(lookups.mutex);
+  auto it = lookups.running.find(name);
+  if (it == lookups.running.end()) return;
+  std::vector<std::shared_ptr<Lookup>>& running = it->second;
+  running.erase(std::remove(running.begin(), running.end(), lookup), running.end());
+  if (running.empty()) lookups.running.erase(it);
+}
+
+std::shared_ptr<Lookup> start_lookup(const std::string& host, std::uint16_t port, std::chrono::milliseconds fresh) {
   using tcp = asio::ip::tcp;
   Lookups& lookups = Lookups::get();
   std::string name = host + " " + std::to_string(port);
   std::lock_guard<std::mutex> registry_lock(lookups.mutex);
-  std::weak_ptr<Lookup>& slot = lookups.in_flight[name];
-  if (std::shared_ptr<Lookup> running = slot.lock()) return running;
+  std::vector<std::shared_ptr<Lookup>>& running = lookups.running[name];
+  if (!running.empty() &&
+      (Clock::now() - running.back()->started < fresh || running.size() >= max_lookups_per_name)) {
+    return running.back();
+  }
   auto lookup = std::make_shared<Lookup>();
-  slot = lookup;
+  running.push_back(lookup);
   try {
     std::thread([lookup, host, port, name] {
       addrinfo hints{};
@@ -409,13 +430,7 @@ std::shared_ptr<Lookup> start_lookup(const std::string& host, std::uint16_t port
         found.push_back(e);
       }
       if (list) ::freeaddrinfo(list);
-      {
-        // Connects from now on start a fresh lookup.
-        Lookups& registry = Lookups::get();
-        std::lock_guard<std::mutex> lock(registry.mutex);
-        auto it = registry.in_flight.find(name);
-        if (it != registry.in_flight.end() && it->second.lock() == lookup) registry.in_flight.erase(it);
-      }
+      forget(name, lookup);
       std::lock_guard<std::mutex> lock(lookup->mutex);
       lookup->status = status;
       lookup->system_errno = system_errno;
@@ -424,17 +439,19 @@ std::shared_ptr<Lookup> start_lookup(const std::string& host, std::uint16_t port
       lookup->done_cv.notify_all();
     }).detach();
   } catch (const std::system_error&) {
-    lookups.in_flight.erase(name);
+    running.pop_back();
+    if (running.empty()) lookups.running.erase(name);
     throw;
   }
   return lookup;
 }
 
-std::vector<asio::ip::tcp::endpoint> resolve(const std::string& host, std::uint16_t port, Clock::time_point deadline,
+std::vector<asio::ip::tcp::endpoint> resolve(const std::string& host, std::uint16_t port,
+                                             std::chrono::milliseconds fresh, Clock::time_point deadline,
                                              const IoContext& ctx) {
   std::shared_ptr<Lookup> lookup;
   try {
-    lookup = start_lookup(host, port);
+    lookup = start_lookup(host, port, fresh);
   } catch (const std::system_error& e) {
     throw ConnectError("resolving " + ctx.endpoint + " failed: no thread for the lookup: " + e.what());
   }
@@ -503,7 +520,7 @@ void Connection::Impl::connect_tcp(const ConnectionOptions& o, Clock::time_point
   if (!ec) {
     endpoints.emplace_back(address, o.port);
   } else {
-    endpoints = resolve(o.host, o.port, deadline, ctx);
+    endpoints = resolve(o.host, o.port, o.connect_timeout / 2, deadline, ctx);
   }
 
   tcp::socket socket(io);

@@ -248,7 +248,9 @@ class SentinelRouter final : public Router {
         it = now - it->second > std::chrono::minutes(1) ? left_.erase(it) : std::next(it);
       }
       for (const std::string& endpoint : claimants) {
-        if (endpoint != master_ && left_.count(endpoint) == 0) {
+        // Without the fence the masters left behind are asked only to learn
+        // when they have become replicas.
+        if (fencing && endpoint != master_ && left_.count(endpoint) == 0) {
           reasons.push_back("replica " + endpoint + " says it is a master");
         }
       }

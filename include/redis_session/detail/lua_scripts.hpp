@@ -15,7 +15,7 @@ struct LuaScript {
   std::string sha;  // lower-case hex SHA1 of source, as EVALSHA wants it
 };
 
-const LuaScript& save_script();        // ARGV[3] 'c'|'u', ARGV[4] n, n field/value pairs, erased fields
+const LuaScript& save_script();        // ARGV[3] 'c'+token|'u', ARGV[4] n, n field/value pairs, erased fields
 const LuaScript& increment_script();   // ARGV[3] field, ARGV[4] by, ARGV[5] '1' to create
 const LuaScript& regenerate_script();  // KEYS[2] new key
 const LuaScript& load_script();        // only with an absolute lifetime

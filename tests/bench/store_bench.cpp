@@ -184,7 +184,8 @@ int main(int argc, char** argv) {
       raw.append({"HGETALL", key});
       raw.append({"PEXPIRE", key, idle});
       redisReply* hash = raw.reply();
-      if (hash->type != REDIS_REPLY_ARRAY || hash->elements != 2 * (fields + 1)) std::abort();
+      // The fields, the creation time "\0c" and the create's token "\0w".
+      if (hash->type != REDIS_REPLY_ARRAY || hash->elements != 2 * (fields + 2)) std::abort();
       freeReplyObject(hash);
       freeReplyObject(raw.reply());
       std::string value = json("value-" + std::to_string(n)).dump();

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "redis_session/error.hpp"
 #include "redis_session/redis_pool_store.hpp"
@@ -25,21 +26,21 @@ using namespace std::chrono_literals;
 using test::FaultProxy;
 using test::RedisServer;
 
-RedisPoolStoreOptions via(const FaultProxy& proxy) {
+// One pooled connection, used without a PING first: the call itself meets
+// the reset.
+RedisPoolStoreOptions one_connection(redis::ConnectionOptions connection) {
   RedisPoolStoreOptions o;
-  o.connection.host = "127.0.0.1";
-  o.connection.port = proxy.port();
-  o.pool.max_open = 1;
-  o.pool.validate_after = 1h;  // no PING before use: the call itself meets the reset
-  return o;
-}
-
-RedisPoolStoreOptions via_server(const RedisServer& server) {
-  RedisPoolStoreOptions o;
-  o.connection = server.options();
+  o.connection = std::move(connection);
   o.pool.max_open = 1;
   o.pool.validate_after = 1h;
   return o;
+}
+
+RedisPoolStoreOptions via(const FaultProxy& proxy) {
+  redis::ConnectionOptions c;
+  c.host = "127.0.0.1";
+  c.port = proxy.port();
+  return one_connection(c);
 }
 
 long long dbsize(const RedisServer& server) {
@@ -98,7 +99,7 @@ TEST(LostReply, ANewSessionKeepsItsIdAndIsWrittenOnce) {
 // fix) told a caller who chose the id that nothing-written was `saved`.
 TEST(LostReply, ACreateRetriedAfterAClosedIdleSocketStillSeesATakenId) {
   RedisServer server;
-  RedisPoolStoreOptions o = via_server(server);
+  RedisPoolStoreOptions o = one_connection(server.options());
   RedisPoolStore store(o);
   ASSERT_EQ(store.save("warm", create("a", 0)), SaveResult::saved);  // the pool's one connection has worked
   EXPECT_GE(server.command({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}).integer, 1);

@@ -43,8 +43,7 @@
 #include <vector>
 
 #include "redis_session/codec.hpp"
-#include "redis_session/pool.hpp"
-#include "redis_session/redis/connection.hpp"
+#include "redis_session/connection_pool.hpp"
 #include "redis_session/redis/options.hpp"
 #include "redis_session/redis/topology.hpp"
 #include "redis_session/session_store.hpp"
@@ -56,12 +55,6 @@ struct LuaScript;
 struct Node;
 class Router;
 }  // namespace detail
-
-using ConnectionPool = Pool<redis::Connection>;
-
-// A pool of Redis connections, for several stores to share.
-std::shared_ptr<ConnectionPool> make_connection_pool(const redis::ConnectionOptions& connection,
-                                                     PoolOptions pool = {});
 
 struct RedisPoolStoreOptions {
   // Where Redis is. When `url` is set it replaces host, port, unix_path,

@@ -20,7 +20,10 @@
 #include <vector>
 
 #include "redis_session/redis/reply.hpp"
-#include "redis_session/redis_pool_store.hpp"
+#include <optional>
+
+#include "redis_session/connection_pool.hpp"
+#include "redis_session/redis/topology.hpp"
 
 namespace redis_session::detail {
 
@@ -53,8 +56,18 @@ class Router {
   bool is_cluster = false;
 };
 
-// `connection` has been validated and already carries what the URL said.
-std::unique_ptr<Router> make_router(const RedisPoolStoreOptions& options, const redis::ConnectionOptions& connection);
+// What a router is made from: the store's options that say where Redis is.
+// `connection` has been validated and already carries what the URL said; at
+// most one of cluster, sentinel and shared_pool is set.
+struct RouterConfig {
+  redis::ConnectionOptions connection;
+  std::optional<redis::ClusterOptions> cluster;
+  std::optional<redis::SentinelOptions> sentinel;
+  PoolOptions pool;
+  std::shared_ptr<ConnectionPool> shared_pool;
+};
+
+std::unique_ptr<Router> make_router(const RouterConfig& config);
 
 // "host:port", with brackets around an IPv6 host.
 std::string endpoint_of(std::string_view host, std::uint16_t port);

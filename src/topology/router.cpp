@@ -607,11 +607,10 @@ class ClusterRouter final : public Router {
 
 }  // namespace
 
-std::unique_ptr<Router> make_router(const RedisPoolStoreOptions& options, const ConnectionOptions& connection) {
-  if (options.cluster) return std::make_unique<ClusterRouter>(connection, *options.cluster, options.pool);
-  if (options.sentinel) return std::make_unique<SentinelRouter>(connection, *options.sentinel, options.pool);
-  return std::make_unique<StandaloneRouter>(options.shared_pool ? options.shared_pool
-                                                                : make_connection_pool(connection, options.pool));
+std::unique_ptr<Router> make_router(const RouterConfig& c) {
+  if (c.cluster) return std::make_unique<ClusterRouter>(c.connection, *c.cluster, c.pool);
+  if (c.sentinel) return std::make_unique<SentinelRouter>(c.connection, *c.sentinel, c.pool);
+  return std::make_unique<StandaloneRouter>(c.shared_pool ? c.shared_pool : make_connection_pool(c.connection, c.pool));
 }
 
 }  // namespace redis_session::detail

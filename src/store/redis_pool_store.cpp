@@ -144,23 +144,13 @@ void validate(const RedisPoolStoreOptions& o) {
 
 }  // namespace
 
-// ---------------------------------------------------------------- pool
-
-std::shared_ptr<ConnectionPool> make_connection_pool(const redis::ConnectionOptions& connection, PoolOptions pool) {
-  connection.validate();
-  PoolHooks<Connection> hooks;
-  hooks.create = [connection] { return std::make_unique<Connection>(connection); };
-  hooks.validate = [](Connection& c) { return c.ping(); };
-  hooks.is_broken = [](const Connection& c) { return c.broken(); };
-  return std::make_shared<ConnectionPool>(std::move(hooks), std::move(pool));
-}
-
 // ---------------------------------------------------------------- store
 
 RedisPoolStore::RedisPoolStore(RedisPoolStoreOptions options) : options_(std::move(options)) {
   apply_topology_url(options_);
   validate(options_);
-  router_ = detail::make_router(options_, connection_options(options_));
+  router_ = detail::make_router(
+      {connection_options(options_), options_.cluster, options_.sentinel, options_.pool, options_.shared_pool});
   if (!router_->is_cluster) single_pool_ = router_->primaries().front()->pool;
   idle_ms_ = std::to_string(options_.expiry.idle_timeout.count());
   absolute_ms_ = options_.expiry.absolute_lifetime ? std::to_string(options_.expiry.absolute_lifetime->count()) : "0";

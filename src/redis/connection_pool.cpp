@@ -1,0 +1,16 @@
+#include "redis_session/connection_pool.hpp"
+
+#include <utility>
+
+namespace redis_session {
+
+std::shared_ptr<ConnectionPool> make_connection_pool(const redis::ConnectionOptions& connection, PoolOptions pool) {
+  connection.validate();
+  PoolHooks<redis::Connection> hooks;
+  hooks.create = [connection] { return std::make_unique<redis::Connection>(connection); };
+  hooks.validate = [](redis::Connection& c) { return c.ping(); };
+  hooks.is_broken = [](const redis::Connection& c) { return c.broken(); };
+  return std::make_shared<ConnectionPool>(std::move(hooks), std::move(pool));
+}
+
+}  // namespace redis_session

@@ -19,10 +19,10 @@
 #endif
 
 namespace redis_session::test {
-// "sanitized" or "plain", for the figures tests print.
+// "sanitized" or "release", for the figures tests print.
 #ifdef REDIS_SESSION_SANITIZED
 inline constexpr const char* build_kind = "sanitized";
 #else
-inline constexpr const char* build_kind = "plain";
+inline constexpr const char* build_kind = "release";
 #endif
 }  // namespace redis_session::test

@@ -16,9 +16,17 @@ namespace redis_session {
 
 using ConnectionPool = Pool<redis::Connection>;
 
+// Instantiated once, in src/redis/connection_pool.cpp: a file that uses a
+// store then compiles and links no copy of its own of the pool's slow paths
+// and reaper. The inline hot paths are still inlined where they are called.
+extern template class PoolLease<redis::Connection>;
+extern template class Pool<redis::Connection>;
+namespace detail {
+extern template class PoolState<redis::Connection>;
+}  // namespace detail
+
 // A pool of Redis connections, for several stores to share. Validates
 // `connection` (InvalidOptionsError); connections open lazily.
-std::shared_ptr<ConnectionPool> make_connection_pool(const redis::ConnectionOptions& connection,
-                                                     PoolOptions pool = {});
+std::shared_ptr<ConnectionPool> make_connection_pool(const redis::ConnectionOptions& connection, PoolOptions pool = {});
 
 }  // namespace redis_session

@@ -4,6 +4,11 @@
 
 namespace redis_session {
 
+// The one instantiation that connection_pool.hpp's extern declarations refer to.
+template class PoolLease<redis::Connection>;
+template class Pool<redis::Connection>;
+template class detail::PoolState<redis::Connection>;
+
 std::shared_ptr<ConnectionPool> make_connection_pool(const redis::ConnectionOptions& connection, PoolOptions pool) {
   connection.validate();
   PoolHooks<redis::Connection> hooks;

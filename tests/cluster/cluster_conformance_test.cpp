@@ -11,10 +11,8 @@
 #include <memory>
 #include <string>
 
-#include "redis_session/redis/topology.hpp"
-#include "redis_session/redis_pool_store.hpp"
 #include "redis_session/session_store.hpp"
-#include "support/redis_cluster.hpp"
+#include "topology_helpers.hpp"
 
 namespace redis_session {
 namespace {
@@ -34,15 +32,9 @@ struct RedisClusterStoreTraits {
   static std::unique_ptr<SessionStore> make(const ExpiryOptions& expiry,
                                             std::size_t max_value_bytes = default_max_value_bytes) {
     static std::atomic<int> stores{0};
-    RedisPoolStoreOptions options;
-    redis::ClusterOptions cluster_options;
-    cluster_options.seeds = cluster->seeds();
-    options.cluster = cluster_options;
-    options.key_namespace = "conformance_cluster" + std::to_string(stores++);
+    RedisPoolStoreOptions options = test::cluster_store(*cluster, "conformance_cluster" + std::to_string(stores++), 16);
     options.expiry = expiry;
     options.max_value_bytes = max_value_bytes;
-    options.pool.max_open = 16;
-    options.pool.max_idle = 16;
     return std::make_unique<RedisPoolStore>(options);
   }
 };

@@ -15,9 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "load.hpp"
-#include "redis_session/redis_pool_store.hpp"
-#include "support/redis_cluster.hpp"
+#include "topology_helpers.hpp"
 
 namespace redis_session::test {
 namespace {
@@ -34,14 +32,7 @@ TEST(ClusterFailover, KilledPrimaryGivesTypedErrorsThenTheStoreRecovers) {
   ASSERT_EQ(primaries.size(), 3u);
   const ClusterNode victim = primaries[0];
 
-  RedisPoolStoreOptions options;
-  redis::ClusterOptions topology;
-  topology.seeds = cluster.seeds();
-  options.cluster = topology;
-  options.key_namespace = ns;
-  options.pool.max_open = threads;
-  options.pool.max_idle = threads;
-  RedisPoolStore store(options);
+  RedisPoolStore store(cluster_store(cluster, ns, threads));
 
   // Each thread: one session on each primary; index 0 on the victim.
   std::vector<std::vector<ModelSession>> models(threads);
@@ -55,38 +46,33 @@ TEST(ClusterFailover, KilledPrimaryGivesTypedErrorsThenTheStoreRecovers) {
 
   LoadStats on_victim;  // sessions whose primary is killed
   LoadStats elsewhere;  // sessions on the two other primaries
-  std::atomic<bool> stop{false};
   std::atomic<bool> killed{false};
   std::atomic<bool> healthy_again{false};
   std::atomic<long long> victim_successes_after{0};
   std::atomic<long long> longest_gap_ms{0};
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      std::vector<ModelSession>& mine = models[t];
-      Clock::time_point last_victim_success = Clock::now();
-      for (long long i = 0; !stop.load(); ++i) {
-        const std::size_t k = static_cast<std::size_t>(i / 3) % mine.size();
-        const bool after = healthy_again.load();
-        const bool ok = run_op(store, mine[k], i, k == 0 ? on_victim : elsewhere);
-        if (k == 0 && ok) {
-          const Clock::time_point now = Clock::now();
-          if (killed.load()) {
-            const long long gap = ms_between(last_victim_success, now);
-            long long seen = longest_gap_ms.load();
-            while (gap > seen && !longest_gap_ms.compare_exchange_weak(seen, gap)) {
-            }
+  Workers workers(threads, [&](int t, const std::atomic<bool>& stop) {
+    std::vector<ModelSession>& mine = models[t];
+    Clock::time_point last_victim_success = Clock::now();
+    for (long long i = 0; !stop.load(); ++i) {
+      const std::size_t k = static_cast<std::size_t>(i / 3) % mine.size();
+      const bool after = healthy_again.load();
+      const bool ok = run_op(store, mine[k], i, k == 0 ? on_victim : elsewhere);
+      if (k == 0 && ok) {
+        const Clock::time_point now = Clock::now();
+        if (killed.load()) {
+          const long long gap = ms_between(last_victim_success, now);
+          long long seen = longest_gap_ms.load();
+          while (gap > seen && !longest_gap_ms.compare_exchange_weak(seen, gap)) {
           }
-          last_victim_success = now;
-          if (after) victim_successes_after.fetch_add(1);
         }
-        if (mine[k].uncertain && !ok) std::this_thread::sleep_for(1ms);
+        last_victim_success = now;
+        if (after) victim_successes_after.fetch_add(1);
       }
-    });
-  }
+      if (mine[k].uncertain && !ok) std::this_thread::sleep_for(1ms);
+    }
+  });
 
-  const Clock::time_point begin = Clock::now();
-  while (on_victim.ops.load() < 100 && ms_between(begin, Clock::now()) < 10000) std::this_thread::sleep_for(5ms);
+  wait_for_ops(on_victim.ops, 100);
   // The replica has everything written so far (replication is ordered, so
   // its ack of this write covers the sessions' creation): only writes in
   // flight at the kill may be lost. Without this, a replica still in a full
@@ -110,8 +96,7 @@ TEST(ClusterFailover, KilledPrimaryGivesTypedErrorsThenTheStoreRecovers) {
   } catch (const std::exception& e) {
     failure = e.what();
   }
-  stop = true;
-  for (std::thread& w : workers) w.join();
+  workers.stop_and_join();
   ASSERT_EQ(failure, "");
 
   auto after_healthy = [&](LoadStats& stats) {
@@ -128,24 +113,28 @@ TEST(ClusterFailover, KilledPrimaryGivesTypedErrorsThenTheStoreRecovers) {
     }
   }
   const long long errors = on_victim.errors.load() + elsewhere.errors.load();
-  std::printf("[figure] cluster failover: primary SIGKILLed -> replica promoted, cluster_state:ok on every node: "
-              "%lld ms (cluster-node-timeout 1000 ms)\n",
-              ms_between(kill_time, healthy_time));
-  std::printf("[figure] cluster failover: longest wait for a successful call on the killed primary's sessions: %lld ms; "
-              "failed calls %lld (on its sessions %lld: %s; on the other primaries' %lld: %s)\n",
-              longest_gap_ms.load(), errors, on_victim.errors.load(), on_victim.summary().c_str(),
-              elsewhere.errors.load(), elsewhere.summary().c_str());
+  std::printf(
+      "[figure] cluster failover: primary SIGKILLed -> replica promoted, cluster_state:ok on every node: "
+      "%lld ms (cluster-node-timeout 1000 ms)\n",
+      ms_between(kill_time, healthy_time));
+  std::printf(
+      "[figure] cluster failover: longest wait for a successful call on the killed primary's sessions: %lld ms; "
+      "failed calls %lld (on its sessions %lld: %s; on the other primaries' %lld: %s)\n",
+      longest_gap_ms.load(), errors, on_victim.errors.load(), on_victim.summary().c_str(), elsewhere.errors.load(),
+      elsewhere.summary().c_str());
   if (errors > 0) {
     std::printf("[figure] cluster failover: errors from %lld ms to %lld ms after the kill\n",
                 ms_between(kill_time, first_error), ms_between(kill_time, last_error));
   }
-  std::printf("[figure] cluster failover: %lld successful calls on the killed primary's sessions after the cluster "
-              "was whole again; %lld calls in all\n",
-              victim_successes_after.load(), on_victim.ops.load() + elsewhere.ops.load());
+  std::printf(
+      "[figure] cluster failover: %lld successful calls on the killed primary's sessions after the cluster "
+      "was whole again; %lld calls in all\n",
+      victim_successes_after.load(), on_victim.ops.load() + elsewhere.ops.load());
   if (on_victim.mismatches > 0) {
-    std::printf("[figure] cluster failover: %d answers on the killed primary's sessions contradicted an "
-                "acknowledged write (asynchronous replication lost it at the kill)\n",
-                on_victim.mismatches);
+    std::printf(
+        "[figure] cluster failover: %d answers on the killed primary's sessions contradicted an "
+        "acknowledged write (asynchronous replication lost it at the kill)\n",
+        on_victim.mismatches);
   }
 
   EXPECT_EQ(on_victim.untyped_errors, 0) << on_victim.summary();

@@ -16,9 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "load.hpp"
-#include "redis_session/redis_pool_store.hpp"
-#include "support/redis_cluster.hpp"
+#include "topology_helpers.hpp"
 
 namespace redis_session::test {
 namespace {
@@ -38,51 +36,37 @@ TEST(ClusterReshard, EightThreadsLoseNothingWhileSlotsMove) {
   const std::string a = primaries[0].id;  // holds slot 0; redis-cli moves a source's lowest slots
   const std::string b = primaries[1].id;
 
-  RedisPoolStoreOptions options;
-  redis::ClusterOptions cluster_options;
-  cluster_options.seeds = cluster.seeds();
-  options.cluster = cluster_options;
-  options.key_namespace = ns;
-  options.pool.max_open = threads;
-  options.pool.max_idle = threads;
-  RedisPoolStore store(options);
+  RedisPoolStore store(cluster_store(cluster, ns, threads));
 
-  const std::vector<std::string> ids =
-      ids_in_slots(ns, 0, moved_slots - 1, threads * sessions_per_thread, "reshard");
+  const std::vector<std::string> ids = ids_in_slots(ns, 0, moved_slots - 1, threads * sessions_per_thread, "reshard");
   std::vector<std::vector<ModelSession>> models(threads);
   for (int t = 0; t < threads; ++t) {
-    models[t] = create_sessions(
-        store, std::vector<std::string>(ids.begin() + t * sessions_per_thread,
-                                        ids.begin() + (t + 1) * sessions_per_thread));
+    models[t] = create_sessions(store, std::vector<std::string>(ids.begin() + t * sessions_per_thread,
+                                                                ids.begin() + (t + 1) * sessions_per_thread));
   }
 
   LoadStats stats;
-  std::atomic<bool> stop{false};
   std::atomic<bool> resharding{false};
   std::atomic<long long> ops_while_resharding{0};
   std::atomic<long long> slowest_us{0};
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      std::vector<ModelSession>& mine = models[t];
-      for (long long i = 0; !stop.load(); ++i) {
-        ModelSession& s = mine[static_cast<std::size_t>(i / 3) % mine.size()];
-        const Clock::time_point start = Clock::now();
-        const bool during = resharding.load();
-        if (run_op(store, s, i, stats) && during && resharding.load()) ops_while_resharding.fetch_add(1);
-        const long long us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
-        long long seen = slowest_us.load();
-        while (us > seen && !slowest_us.compare_exchange_weak(seen, us)) {
-        }
+  Workers workers(threads, [&](int t, const std::atomic<bool>& stop) {
+    std::vector<ModelSession>& mine = models[t];
+    for (long long i = 0; !stop.load(); ++i) {
+      ModelSession& s = mine[static_cast<std::size_t>(i / 3) % mine.size()];
+      const Clock::time_point start = Clock::now();
+      const bool during = resharding.load();
+      if (run_op(store, s, i, stats) && during && resharding.load()) ops_while_resharding.fetch_add(1);
+      const long long us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
+      long long seen = slowest_us.load();
+      while (us > seen && !slowest_us.compare_exchange_weak(seen, us)) {
       }
-      // The last word: a load that shows what is there now.
-      for (ModelSession& s : mine) run_op(store, s, 0, stats);
-    });
-  }
+    }
+    // The last word: a load that shows what is there now.
+    for (ModelSession& s : mine) run_op(store, s, 0, stats);
+  });
 
   // Let the load get going, then move the slots to and fro.
-  const Clock::time_point begin = Clock::now();
-  while (stats.ops.load() < 200 && ms_between(begin, Clock::now()) < 10000) std::this_thread::sleep_for(5ms);
+  wait_for_ops(stats.ops, 200);
   std::vector<long long> reshard_ms;
   std::string failure;
   try {
@@ -105,22 +89,23 @@ TEST(ClusterReshard, EightThreadsLoseNothingWhileSlotsMove) {
     failure = e.what();
   }
   std::this_thread::sleep_for(200ms);
-  stop = true;
-  for (std::thread& w : workers) w.join();
+  workers.stop_and_join();
   ASSERT_EQ(failure, "");
 
   std::string moves;
   for (long long ms : reshard_ms) moves += std::to_string(ms) + " ";
   std::printf("[figure] reshard under load: %d reshards of %d slots (%d sessions in them), each took (ms): %s\n",
               static_cast<int>(reshard_ms.size()), moved_slots, threads * sessions_per_thread, moves.c_str());
-  std::printf("[figure] reshard under load: %lld calls by %d threads, %lld while slots were moving, slowest call "
-              "%lld ms, failed calls %lld (%s)\n",
-              stats.ops.load(), threads, ops_while_resharding.load(), slowest_us.load() / 1000,
-              stats.errors.load(), stats.summary().c_str());
+  std::printf(
+      "[figure] reshard under load: %lld calls by %d threads, %lld while slots were moving, slowest call "
+      "%lld ms, failed calls %lld (%s)\n",
+      stats.ops.load(), threads, ops_while_resharding.load(), slowest_us.load() / 1000, stats.errors.load(),
+      stats.summary().c_str());
 
   // Calls made one round trip each, plus their creates; the rest were redirections and retries.
   std::printf("[figure] reshard under load: %llu round trips for %lld calls (%lld extra: ASK/MOVED hops and retries)\n",
-              static_cast<unsigned long long>(store.round_trips()), stats.ops.load() + static_cast<long long>(ids.size()),
+              static_cast<unsigned long long>(store.round_trips()),
+              stats.ops.load() + static_cast<long long>(ids.size()),
               static_cast<long long>(store.round_trips()) - stats.ops.load() - static_cast<long long>(ids.size()));
 
   EXPECT_GT(ops_while_resharding.load(), 100) << "the load did not overlap the reshards";

@@ -52,7 +52,7 @@ struct LoadStats {
   std::map<std::string, int> typed_errors;  // by error code message
   std::vector<std::string> samples;         // the first few messages
   int untyped_errors = 0;
-  int mismatches = 0;                       // an answer that contradicts an acknowledged write
+  int mismatches = 0;  // an answer that contradicts an acknowledged write
   std::vector<std::string> mismatch_samples;
   std::atomic<long long> ops{0};
   std::atomic<long long> errors{0};
@@ -137,9 +137,8 @@ inline bool run_op(SessionStore& store, ModelSession& s, long long i, LoadStats&
           }
         }
         if (!s.uncertain && (seen.n != s.n || seen.fields != s.fields)) {
-          stats.mismatch(s.id + ": load shows n=" + std::to_string(seen.n) + " expected " + std::to_string(s.n) +
-                         ", " + std::to_string(seen.fields.size()) + " fields vs " +
-                         std::to_string(s.fields.size()));
+          stats.mismatch(s.id + ": load shows n=" + std::to_string(seen.n) + " expected " + std::to_string(s.n) + ", " +
+                         std::to_string(seen.fields.size()) + " fields vs " + std::to_string(s.fields.size()));
         }
         // The truth now, whatever we believed.
         s.n = seen.n;
@@ -202,6 +201,63 @@ inline std::vector<ModelSession> create_sessions(SessionStore& store, const std:
     sessions.push_back(std::move(s));
   }
   return sessions;
+}
+
+// `count` threads running `body(t, stop)` (t = 0..count-1), each until
+// `stop`; stopped and joined by stop_and_join() or, should an assertion
+// return early, at destruction.
+class Workers {
+ public:
+  template <class Body>
+  Workers(int count, Body body) {
+    for (int t = 0; t < count; ++t) threads_.emplace_back([this, body, t] { body(t, stop_); });
+  }
+  ~Workers() { stop_and_join(); }
+  Workers(const Workers&) = delete;
+  Workers& operator=(const Workers&) = delete;
+
+  void stop_and_join() {
+    stop_ = true;
+    for (std::thread& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
+// Waits (at most 10 s) until the load has made `n` calls.
+inline void wait_for_ops(const std::atomic<long long>& ops, long long n) {
+  const Clock::time_point begin = Clock::now();
+  while (ops.load() < n && ms_between(begin, Clock::now()) < 10000) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// How a store came through a failover sent at `sent`.
+struct Recovery {
+  long long recovery_ms = 0;  // `sent` -> first success after the last failed call (0: none failed; -1: no success)
+  int failed_late = 0;        // failed calls started after `late`
+};
+
+inline Recovery recovery_of(const LoadStats& stats, const std::vector<Clock::time_point>& success_ends,
+                            Clock::time_point sent, Clock::time_point late) {
+  Recovery r;
+  Clock::time_point last_error_end = sent;
+  for (const LoadStats::Failure& f : stats.failures) {
+    last_error_end = std::max(last_error_end, f.end);
+    if (f.start > late) ++r.failed_late;
+  }
+  if (!stats.failures.empty()) {
+    Clock::time_point recovered = Clock::time_point::max();
+    for (const Clock::time_point& end : success_ends) {
+      if (end > last_error_end) recovered = std::min(recovered, end);
+    }
+    r.recovery_ms = recovered == Clock::time_point::max() ? -1 : ms_between(sent, recovered);
+  }
+  return r;
 }
 
 }  // namespace redis_session::test

@@ -16,39 +16,18 @@
 #include <thread>
 #include <vector>
 
-#include "redis_session/error.hpp"
-#include "redis_session/redis/topology.hpp"
-#include "redis_session/redis_pool_store.hpp"
-#include "support/redis_cluster.hpp"
+#include "topology_helpers.hpp"
 
 namespace redis_session::test {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-
-long long ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
-}
-
-SessionChanges changes(SessionChanges::Mode mode, Fields set) {
-  SessionChanges c;
-  c.mode = mode;
-  c.set = std::move(set);
-  return c;
-}
-
 RedisPoolStoreOptions store_options(const SentinelGroup& group, std::chrono::milliseconds fence) {
-  RedisPoolStoreOptions options;
-  redis::SentinelOptions sentinel;
-  sentinel.master_name = group.master_name();
-  sentinel.sentinels = group.sentinels();
-  sentinel.watch_interval = 50ms;
-  sentinel.promotion_fence = fence;
-  sentinel.retry_window = 200ms;
-  sentinel.retry_backoff = 20ms;
-  options.sentinel = sentinel;
-  options.key_namespace = "fence";
+  RedisPoolStoreOptions options = sentinel_store(group, "fence");
+  options.sentinel->watch_interval = 50ms;
+  options.sentinel->promotion_fence = fence;
+  options.sentinel->retry_window = 200ms;
+  options.sentinel->retry_backoff = 20ms;
   return options;
 }
 
@@ -61,8 +40,8 @@ TEST(SentinelFence, AReplicaSayingItIsMasterHoldsWritesBackForAtMostTheFence) {
 
   RedisPoolStore fenced(store_options(group, fence));
   RedisPoolStore unfenced(store_options(group, 0ms));
-  ASSERT_EQ(fenced.save("a", changes(SessionChanges::Mode::create, {{"n", 0}})), SaveResult::saved);
-  ASSERT_EQ(unfenced.save("b", changes(SessionChanges::Mode::create, {{"n", 0}})), SaveResult::saved);
+  ASSERT_EQ(fenced.save("a", creating({{"n", 0}})), SaveResult::saved);
+  ASSERT_EQ(unfenced.save("b", creating({{"n", 0}})), SaveResult::saved);
   std::this_thread::sleep_for(300ms);  // a few watch intervals with nothing to fence
 
   ASSERT_TRUE(node_command(replica, {"REPLICAOF", "NO", "ONE"}).is_status("OK"));
@@ -77,7 +56,7 @@ TEST(SentinelFence, AReplicaSayingItIsMasterHoldsWritesBackForAtMostTheFence) {
   for (int i = 0; ms_between(detached, Clock::now()) < 15000; ++i) {
     const std::string field = "w" + std::to_string(i);
     try {
-      if (fenced.save("a", changes(SessionChanges::Mode::update, {{field, i}})) == SaveResult::saved) {
+      if (fenced.save("a", updating({{field, i}})) == SaveResult::saved) {
         acknowledged.push_back(field);
         if (first_refusal != Clock::time_point{} && resumed == Clock::time_point{}) resumed = Clock::now();
       }
@@ -88,7 +67,7 @@ TEST(SentinelFence, AReplicaSayingItIsMasterHoldsWritesBackForAtMostTheFence) {
       }
     }
     try {
-      if (unfenced.save("b", changes(SessionChanges::Mode::update, {{field, i}})) == SaveResult::saved) {
+      if (unfenced.save("b", updating({{field, i}})) == SaveResult::saved) {
         ++unfenced_saves;
       }
     } catch (const Error&) {
@@ -102,10 +81,11 @@ TEST(SentinelFence, AReplicaSayingItIsMasterHoldsWritesBackForAtMostTheFence) {
   ASSERT_NE(resumed, Clock::time_point{}) << "the fenced store never wrote again";
   const long long raised_ms = ms_between(detached, first_refusal);
   const long long held_ms = ms_between(first_refusal, resumed);
-  std::printf("[figure] promotion fence: raised %lld ms after the replica said master (watch_interval 50 ms), "
-              "writes held back %lld ms (promotion_fence %lld ms, no sentinel confirmed); unfenced store: %d saves, "
-              "%d failures meanwhile\n",
-              raised_ms, held_ms, static_cast<long long>(fence.count()), unfenced_saves, unfenced_failures);
+  std::printf(
+      "[figure] promotion fence: raised %lld ms after the replica said master (watch_interval 50 ms), "
+      "writes held back %lld ms (promotion_fence %lld ms, no sentinel confirmed); unfenced store: %d saves, "
+      "%d failures meanwhile\n",
+      raised_ms, held_ms, static_cast<long long>(fence.count()), unfenced_saves, unfenced_failures);
   EXPECT_NE(refusal.find("failover of '" + group.master_name() + "' under way"), std::string::npos) << refusal;
   EXPECT_LT(raised_ms, 2000);
   // Held for the fence (its first refusal comes a retry_window after it rose), then let go.
@@ -116,16 +96,11 @@ TEST(SentinelFence, AReplicaSayingItIsMasterHoldsWritesBackForAtMostTheFence) {
 
   // Every acknowledged write is on the master the sentinels name; none went
   // to the replica that was never confirmed.
-  redis::Reply on_master = node_command(master, {"HGETALL", "fence:a"});
-  std::map<std::string, std::string> fields;
-  for (std::size_t i = 0; i + 1 < on_master.elements.size(); i += 2) {
-    fields[on_master.elements[i].str] = on_master.elements[i + 1].str;
-  }
+  const std::map<std::string, std::string> fields = as_map(node_command(master, {"HGETALL", "fence:a"}));
   for (const std::string& field : acknowledged) EXPECT_EQ(fields.count(field), 1u) << field;
   // The replica holds only what it had before it was detached: "n" and the
   // create's metadata (the creation time "\0c" and its token "\0w").
-  EXPECT_LE(node_command(replica, {"HLEN", "fence:a"}).integer, 3)
-      << "the detached replica took writes";
+  EXPECT_LE(node_command(replica, {"HLEN", "fence:a"}).integer, 3) << "the detached replica took writes";
 }
 
 }  // namespace

@@ -18,48 +18,16 @@
 #include <thread>
 #include <vector>
 
-#include "load.hpp"
-#include "redis_session/error.hpp"
-#include "redis_session/redis/topology.hpp"
-#include "redis_session/redis_pool_store.hpp"
-#include "support/redis_cluster.hpp"
+#include "topology_helpers.hpp"
 
 namespace redis_session::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-SessionChanges creating(Fields set) {
-  SessionChanges changes;
-  changes.mode = SessionChanges::Mode::create;
-  changes.set = std::move(set);
-  return changes;
-}
-
-SessionChanges updating(Fields set) {
-  SessionChanges changes;
-  changes.mode = SessionChanges::Mode::update;
-  changes.set = std::move(set);
-  return changes;
-}
-
 // HGETALL of a key straight from a node, as field -> raw value.
-// (Asked again when the connection is cut: a sentinel reconfiguring a node
-// kills its clients.)
 std::map<std::string, std::string> hash_on(const std::string& address, const std::string& key) {
-  redis::Reply r;
-  for (int attempt = 0;; ++attempt) {
-    try {
-      r = node_command(address, {"HGETALL", key});
-      break;
-    } catch (const ConnectionError&) {
-      if (attempt == 20) throw;
-      std::this_thread::sleep_for(50ms);
-    }
-  }
-  std::map<std::string, std::string> m;
-  for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) m[r.elements[i].str] = r.elements[i + 1].str;
-  return m;
+  return as_map(asked_again([&] { return node_command(address, {"HGETALL", key}); }));
 }
 
 void exercise(SessionStore& store, const std::string& id) {
@@ -80,13 +48,7 @@ TEST(Sentinel, StoreFindsTheMasterThroughOptionsAndUrl) {
   const std::string master = group.agreed_master();
   ASSERT_EQ(master, group.data_address(0));
   {
-    RedisPoolStoreOptions options;
-    redis::SentinelOptions sentinel;
-    sentinel.master_name = group.master_name();
-    sentinel.sentinels = group.sentinels();
-    options.sentinel = sentinel;
-    options.key_namespace = "by_options";
-    RedisPoolStore store(options);
+    RedisPoolStore store(sentinel_store(group, "by_options"));
     exercise(store, "sentinel-options");
     EXPECT_EQ(hash_on(master, "by_options:sentinel-options").count("user"), 1u);
   }
@@ -152,13 +114,8 @@ TEST(Sentinel, WithoutTheFenceAFailbackIsFollowed) {
   SentinelGroup group;
   const std::string first = group.data_address(0);
   const std::string second = group.data_address(1);
-  RedisPoolStoreOptions options;
-  redis::SentinelOptions sentinel;
-  sentinel.master_name = group.master_name();
-  sentinel.sentinels = group.sentinels();
-  sentinel.promotion_fence = std::chrono::milliseconds(0);
-  options.sentinel = sentinel;
-  options.key_namespace = "nofence";
+  RedisPoolStoreOptions options = sentinel_store(group, "nofence");
+  options.sentinel->promotion_fence = std::chrono::milliseconds(0);
   RedisPoolStore store(options);
   ASSERT_EQ(store.save("back", creating({{"n", 0}})), SaveResult::saved);
 
@@ -189,9 +146,10 @@ TEST(Sentinel, WithoutTheFenceAFailbackIsFollowed) {
   ASSERT_EQ(group.wait_failover(second), first);
   const Clock::time_point switched = Clock::now();
   const long long after_failback = first_save_on(first, switched);
-  std::printf("[figure] sentinel without the fence: a save on the new master %lld ms after the failover's switch, "
-              "%lld ms after the failback's (which took %lld ms)\n",
-              after_failover, after_failback, ms_between(sent, switched));
+  std::printf(
+      "[figure] sentinel without the fence: a save on the new master %lld ms after the failover's switch, "
+      "%lld ms after the failback's (which took %lld ms)\n",
+      after_failover, after_failback, ms_between(sent, switched));
   EXPECT_GE(after_failover, 0);
   EXPECT_GE(after_failback, 0) << "the failback was not followed";
   EXPECT_LE(after_failback, 1000);
@@ -200,7 +158,7 @@ TEST(Sentinel, WithoutTheFenceAFailbackIsFollowed) {
 // ---- failover during load --------------------------------------------------------------
 
 struct Ack {
-  long long value;        // the save's field number, or the increment's result
+  long long value;  // the save's field number, or the increment's result
   Clock::time_point start;
   Clock::time_point end;
 };
@@ -218,15 +176,7 @@ TEST(Sentinel, FailoverDuringLoadRecoversAndTheOldMasterTakesNoWrites) {
   const std::string old_master = group.agreed_master();
   ASSERT_EQ(old_master, group.data_address(0));
 
-  RedisPoolStoreOptions options;
-  redis::SentinelOptions sentinel;
-  sentinel.master_name = group.master_name();
-  sentinel.sentinels = group.sentinels();
-  options.sentinel = sentinel;
-  options.key_namespace = ns;
-  options.pool.max_open = threads;
-  options.pool.max_idle = threads;
-  RedisPoolStore store(options);
+  RedisPoolStore store(sentinel_store(group, ns, threads));
 
   std::vector<ThreadLog> logs(threads);
   for (int t = 0; t < threads; ++t) {
@@ -237,51 +187,42 @@ TEST(Sentinel, FailoverDuringLoadRecoversAndTheOldMasterTakesNoWrites) {
   LoadStats stats;
   std::mutex success_mutex;
   std::vector<Clock::time_point> success_ends;  // of every call, for the recovery point
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      ThreadLog& log = logs[t];
-      std::vector<Clock::time_point> ends;
-      for (long long i = 0; !stop.load(); ++i) {
-        const Clock::time_point start = Clock::now();
-        try {
-          if (i % 2 == 0) {
-            if (store.save(log.id, updating({{"w" + std::to_string(i), i}})) != SaveResult::saved) {
-              stats.mismatch(log.id + ": save of w" + std::to_string(i) + " not saved");
-            } else {
-              log.saves.push_back({i, start, Clock::now()});
-            }
+  Workers workers(threads, [&](int t, const std::atomic<bool>& stop) {
+    ThreadLog& log = logs[t];
+    std::vector<Clock::time_point> ends;
+    for (long long i = 0; !stop.load(); ++i) {
+      const Clock::time_point start = Clock::now();
+      try {
+        if (i % 2 == 0) {
+          if (store.save(log.id, updating({{"w" + std::to_string(i), i}})) != SaveResult::saved) {
+            stats.mismatch(log.id + ": save of w" + std::to_string(i) + " not saved");
           } else {
-            const std::optional<long long> v = store.increment(log.id, "n", 1, false);
-            if (!v) {
-              stats.mismatch(log.id + ": increment found no session");
-            } else {
-              log.increments.push_back({*v, start, Clock::now()});
-            }
+            log.saves.push_back({i, start, Clock::now()});
           }
-          stats.ops.fetch_add(1);
-          ends.push_back(Clock::now());
-        } catch (const Error& e) {
-          stats.typed(e, start, log.id);
-        } catch (const std::exception& e) {
-          stats.untyped(e.what(), start, log.id);
+        } else {
+          const std::optional<long long> v = store.increment(log.id, "n", 1, false);
+          if (!v) {
+            stats.mismatch(log.id + ": increment found no session");
+          } else {
+            log.increments.push_back({*v, start, Clock::now()});
+          }
         }
-        // A few hundred calls a second per thread: enough to hit every
-        // moment of the failover, few enough fields to read back.
-        std::this_thread::sleep_for(2ms);
+        stats.ops.fetch_add(1);
+        ends.push_back(Clock::now());
+      } catch (const Error& e) {
+        stats.typed(e, start, log.id);
+      } catch (const std::exception& e) {
+        stats.untyped(e.what(), start, log.id);
       }
-      std::lock_guard<std::mutex> lock(success_mutex);
-      success_ends.insert(success_ends.end(), ends.begin(), ends.end());
-    });
-  }
+      // A few hundred calls a second per thread: enough to hit every
+      // moment of the failover, few enough fields to read back.
+      std::this_thread::sleep_for(2ms);
+    }
+    std::lock_guard<std::mutex> lock(success_mutex);
+    success_ends.insert(success_ends.end(), ends.begin(), ends.end());
+  });
 
-  const Clock::time_point begin = Clock::now();
-  while (stats.ops.load() < 200 && ms_between(begin, Clock::now()) < 10000) std::this_thread::sleep_for(5ms);
-  std::string failure;
-  Clock::time_point failover_sent{};
-  Clock::time_point switched{};
-  std::string new_master;
+  wait_for_ops(stats.ops, 200);
   // When the replica really became a master (REPLICAOF NO ONE from the
   // sentinel), seen by polling its ROLE: from then on, a write the old
   // master accepts is lost.
@@ -300,20 +241,14 @@ TEST(Sentinel, FailoverDuringLoadRecoversAndTheOldMasterTakesNoWrites) {
       std::this_thread::sleep_for(2ms);
     }
   });
-  try {
-    failover_sent = Clock::now();
-    group.failover();
-    new_master = group.wait_failover(old_master);
-    switched = Clock::now();
-    std::this_thread::sleep_for(2000ms);
-  } catch (const std::exception& e) {
-    failure = e.what();
-  }
+  const Failover failover = fail_over(group, old_master);
+  const Clock::time_point failover_sent = failover.sent;
+  const Clock::time_point switched = failover.switched;
+  const std::string& new_master = failover.new_master;
   polling = false;
   poller.join();
-  stop = true;
-  for (std::thread& w : workers) w.join();
-  ASSERT_EQ(failure, "");
+  workers.stop_and_join();
+  ASSERT_EQ(failover.failure, "");
   ASSERT_EQ(new_master, group.data_address(1));
 
   // What the old master holds right now, before the sentinels demote it
@@ -327,20 +262,9 @@ TEST(Sentinel, FailoverDuringLoadRecoversAndTheOldMasterTakesNoWrites) {
   }
 
   const long long failover_ms = ms_between(failover_sent, switched);
-  Clock::time_point last_error_end = failover_sent;
-  int errors_after_switch_plus_1s = 0;
-  for (const LoadStats::Failure& f : stats.failures) {
-    last_error_end = std::max(last_error_end, f.end);
-    if (f.start > switched + 1000ms) ++errors_after_switch_plus_1s;
-  }
-  Clock::time_point recovered = failover_sent;
-  if (stats.errors.load() > 0) {
-    recovered = Clock::time_point::max();
-    for (const Clock::time_point& end : success_ends) {
-      if (end > last_error_end) recovered = std::min(recovered, end);
-    }
-  }
-  const long long recovery_ms = recovered == Clock::time_point::max() ? -1 : ms_between(failover_sent, recovered);
+  const Recovery recovery = recovery_of(stats, success_ends, failover_sent, switched + 1000ms);
+  const int errors_after_switch_plus_1s = recovery.failed_late;
+  const long long recovery_ms = recovery.recovery_ms;
 
   // Writes acknowledged after the sentinels switched must all be on the new
   // master; writes the old master holds and the new one lacks are writes it
@@ -362,8 +286,8 @@ TEST(Sentinel, FailoverDuringLoadRecoversAndTheOldMasterTakesNoWrites) {
         if (promoted != Clock::time_point{} && a.start >= promoted) ++lost_after_promotion;
       }
     }
-    long long previous = -1;        // among increments started after the switch
-    long long before = -1;          // the highest acknowledged before it
+    long long previous = -1;  // among increments started after the switch
+    long long before = -1;    // the highest acknowledged before it
     for (const Ack& a : log.increments) {
       if (a.start < switched) {
         before = std::max(before, a.value);
@@ -393,21 +317,24 @@ TEST(Sentinel, FailoverDuringLoadRecoversAndTheOldMasterTakesNoWrites) {
   std::printf("[figure] sentinel failover: SENTINEL FAILOVER -> all 3 sentinels name the new master: %lld ms\n",
               failover_ms);
   if (promoted != Clock::time_point{}) {
-    std::printf("[figure] sentinel failover: the replica was a master (ROLE) %lld ms after SENTINEL FAILOVER, "
-                "%lld ms before the sentinels named it; acknowledged saves started in between and lost (the old "
-                "master took them): %d\n",
-                ms_between(failover_sent, promoted), ms_between(promoted, switched), lost_after_promotion);
+    std::printf(
+        "[figure] sentinel failover: the replica was a master (ROLE) %lld ms after SENTINEL FAILOVER, "
+        "%lld ms before the sentinels named it; acknowledged saves started in between and lost (the old "
+        "master took them): %d\n",
+        ms_between(failover_sent, promoted), ms_between(promoted, switched), lost_after_promotion);
   }
   std::printf("[figure] sentinel failover: failed calls %lld (%s); %d started more than 1 s after the switch\n",
               stats.errors.load(), stats.summary().c_str(), errors_after_switch_plus_1s);
-  std::printf("[figure] sentinel failover: store recovered (first success after the last error) %lld ms after "
-              "SENTINEL FAILOVER; limit failover time + 1 s = %lld ms\n",
-              recovery_ms, failover_ms + 1000);
-  std::printf("[figure] sentinel failover: %lld calls; acknowledged saves missing on the new master: %d after the "
-              "switch, %d before it; fields only on the old master (role now %s): %d; increments after the switch that "
-              "repeated a value acknowledged before it: %d\n",
-              stats.ops.load(), lost_after_switch, lost_before_switch, old_role.c_str(), only_on_old,
-              increments_repeated_from_window);
+  std::printf(
+      "[figure] sentinel failover: store recovered (first success after the last error) %lld ms after "
+      "SENTINEL FAILOVER; limit failover time + 1 s = %lld ms\n",
+      recovery_ms, failover_ms + 1000);
+  std::printf(
+      "[figure] sentinel failover: %lld calls; acknowledged saves missing on the new master: %d after the "
+      "switch, %d before it; fields only on the old master (role now %s): %d; increments after the switch that "
+      "repeated a value acknowledged before it: %d\n",
+      stats.ops.load(), lost_after_switch, lost_before_switch, old_role.c_str(), only_on_old,
+      increments_repeated_from_window);
 
   EXPECT_EQ(stats.untyped_errors, 0) << stats.summary();
   EXPECT_EQ(stats.mismatches, 0) << stats.summary();

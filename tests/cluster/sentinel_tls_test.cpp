@@ -22,11 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "load.hpp"
-#include "redis_session/error.hpp"
-#include "redis_session/redis_pool_store.hpp"
-#include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
+#include "topology_helpers.hpp"
 
 namespace redis_session::test {
 namespace {
@@ -61,16 +58,7 @@ RedisPoolStoreOptions store_options(const SentinelGroup& group) {
 // The hash of a session on a data node, fields as integers.
 std::map<std::string, long long> hash_on(const SentinelGroup& group, const std::string& address,
                                          const std::string& id) {
-  redis::Reply r;
-  for (int attempt = 0;; ++attempt) {
-    try {
-      r = group.data_command(address, {"HGETALL", ns + ":" + id});
-      break;
-    } catch (const ConnectionError&) {
-      if (attempt == 20) throw;  // a sentinel reconfiguring a node kills its clients: ask again
-      std::this_thread::sleep_for(50ms);
-    }
-  }
+  const redis::Reply r = asked_again([&] { return group.data_command(address, {"HGETALL", ns + ":" + id}); });
   std::map<std::string, long long> m;
   for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) {
     if (!r.elements[i].str.empty() && r.elements[i].str[0] == '\0') continue;  // the store's metadata
@@ -95,41 +83,29 @@ struct Round {
 Round fail_over_under_load(SentinelGroup& group, RedisPoolStore& store, std::vector<ModelSession>& sessions,
                            const std::string& from, const std::string& to) {
   LoadStats stats;
-  std::atomic<bool> stop{false};
   std::mutex mutex;
   std::vector<AckedWrite> acked;
   std::vector<Clock::time_point> success_ends;
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      std::vector<AckedWrite> mine;
-      std::vector<Clock::time_point> ends;
-      for (long long i = t; !stop.load(); ++i) {
-        if (run_op(store, sessions[t], i, stats, &mine)) ends.push_back(Clock::now());
-        std::this_thread::sleep_for(2ms);
-      }
-      std::lock_guard<std::mutex> lock(mutex);
-      acked.insert(acked.end(), mine.begin(), mine.end());
-      success_ends.insert(success_ends.end(), ends.begin(), ends.end());
-    });
+  Workers workers(threads, [&](int t, const std::atomic<bool>& stop) {
+    std::vector<AckedWrite> mine;
+    std::vector<Clock::time_point> ends;
+    for (long long i = t; !stop.load(); ++i) {
+      if (run_op(store, sessions[t], i, stats, &mine)) ends.push_back(Clock::now());
+      std::this_thread::sleep_for(2ms);
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    acked.insert(acked.end(), mine.begin(), mine.end());
+    success_ends.insert(success_ends.end(), ends.begin(), ends.end());
+  });
+  wait_for_ops(stats.ops, 100);
+  const Failover failover = fail_over(group, from);
+  const Clock::time_point sent = failover.sent;
+  const Clock::time_point switched = failover.switched;
+  std::string failure = failover.failure;
+  if (failure.empty() && failover.new_master != to) {
+    failure = "the sentinels chose " + failover.new_master + ", expected " + to;
   }
-  const Clock::time_point begin = Clock::now();
-  while (stats.ops.load() < 100 && ms_between(begin, Clock::now()) < 10000) std::this_thread::sleep_for(5ms);
-  std::string failure;
-  Clock::time_point sent{};
-  Clock::time_point switched{};
-  try {
-    sent = Clock::now();
-    group.failover();
-    const std::string now_master = group.wait_failover(from);
-    switched = Clock::now();
-    if (now_master != to) failure = "the sentinels chose " + now_master + ", expected " + to;
-    std::this_thread::sleep_for(2000ms);
-  } catch (const std::exception& e) {
-    failure = e.what();
-  }
-  stop = true;
-  for (std::thread& w : workers) w.join();
+  workers.stop_and_join();
   EXPECT_EQ(failure, "");
 
   Round round;
@@ -137,18 +113,9 @@ Round fail_over_under_load(SentinelGroup& group, RedisPoolStore& store, std::vec
   round.calls = stats.ops.load();
   round.failed = stats.errors.load();
   round.errors = stats.summary();
-  Clock::time_point last_error_end = sent;
-  for (const LoadStats::Failure& f : stats.failures) {
-    last_error_end = std::max(last_error_end, f.end);
-    if (f.start > switched + 1000ms) ++round.failed_after_switch_plus_1s;
-  }
-  if (round.failed > 0) {
-    Clock::time_point recovered = Clock::time_point::max();
-    for (const Clock::time_point& end : success_ends) {
-      if (end > last_error_end) recovered = std::min(recovered, end);
-    }
-    round.recovery_ms = recovered == Clock::time_point::max() ? -1 : ms_between(sent, recovered);
-  }
+  const Recovery recovery = recovery_of(stats, success_ends, sent, switched + 1000ms);
+  round.failed_after_switch_plus_1s = recovery.failed_late;
+  round.recovery_ms = recovery.recovery_ms;
   Clock::time_point served = Clock::time_point::max();
   for (const AckedWrite& w : acked) {
     if (w.start >= switched) served = std::min(served, w.start);
@@ -176,12 +143,13 @@ Round fail_over_under_load(SentinelGroup& group, RedisPoolStore& store, std::vec
 }
 
 void print(const char* what, const Round& r) {
-  std::printf("[figure] TLS sentinel %s: the sentinels named the new master %lld ms after SENTINEL FAILOVER; "
-              "the first acknowledged write after the switch started %lld ms after it (%lld ms after the switch); "
-              "%lld failed calls of %lld; "
-              "recovery %lld ms, limit %lld ms\n",
-              what, r.failover_ms, r.served_ms, r.served_ms - r.failover_ms, r.failed, r.calls, r.recovery_ms,
-              r.failover_ms + 1000);
+  std::printf(
+      "[figure] TLS sentinel %s: the sentinels named the new master %lld ms after SENTINEL FAILOVER; "
+      "the first acknowledged write after the switch started %lld ms after it (%lld ms after the switch); "
+      "%lld failed calls of %lld; "
+      "recovery %lld ms, limit %lld ms\n",
+      what, r.failover_ms, r.served_ms, r.served_ms - r.failover_ms, r.failed, r.calls, r.recovery_ms,
+      r.failover_ms + 1000);
   if (r.failed > 0) std::printf("[figure] TLS sentinel %s: errors: %s\n", what, r.errors.c_str());
 }
 
@@ -194,10 +162,7 @@ TEST(SentinelTls, TheMasterIsReachedOverTlsOnly) {
   EXPECT_EQ(group.data_command(master, {"PING"}).str, "PONG");
 
   RedisPoolStore store(store_options(group));
-  SessionChanges create;
-  create.mode = SessionChanges::Mode::create;
-  create.set["n"] = 7;
-  ASSERT_EQ(store.save("tls-reach", create), SaveResult::saved);
+  ASSERT_EQ(store.save("tls-reach", creating({{"n", 7}})), SaveResult::saved);
   EXPECT_EQ(store.increment("tls-reach", "n", 1, false), std::optional<long long>(8));
   EXPECT_EQ(hash_on(group, master, "tls-reach").at("n"), 8);
 

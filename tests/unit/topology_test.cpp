@@ -1,37 +1,18 @@
-// Cluster/Sentinel configuration without a server: key slots, the
-// redis+cluster:// and redis+sentinel:// URLs, option validation, the slot
-// map read from a CLUSTER SHARDS reply.
-// (Slots are also checked against a real node's CLUSTER KEYSLOT in tests/cluster/.)
+// Cluster/Sentinel configuration without a server: the redis+cluster:// and
+// redis+sentinel:// URLs and option validation. (The slot map is
+// slot_map_test.cpp's, the Sentinel decisions sentinel_decision_test.cpp's.)
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "redis_session/detail/router.hpp"
 #include "redis_session/error.hpp"
 #include "redis_session/redis/topology.hpp"
 #include "redis_session/redis_pool_store.hpp"
 
 namespace redis_session::redis {
 namespace {
-
-TEST(KeySlot, MatchesRedisCluster) {
-  // Values from the Redis Cluster specification and CLUSTER KEYSLOT.
-  EXPECT_EQ(key_slot("123456789"), 12739);  // CRC16/XMODEM check value 0x31C3
-  EXPECT_EQ(key_slot("foo"), 12182);
-  EXPECT_EQ(key_slot(""), 0);
-}
-
-TEST(KeySlot, HashTagRules) {
-  EXPECT_EQ(key_slot("{user1000}.following"), key_slot("{user1000}.followers"));
-  EXPECT_EQ(key_slot("{user1000}.following"), key_slot("user1000"));
-  EXPECT_EQ(key_slot("foo{}{bar}"), key_slot(std::string("foo{}{bar}")));  // empty tag: the whole key
-  EXPECT_NE(key_slot("foo{}{bar}"), key_slot("bar"));
-  EXPECT_EQ(key_slot("foo{{bar}}zap"), key_slot("{bar"));  // the first '{' to the next '}'
-  EXPECT_EQ(key_slot("foo{bar}{zap}"), key_slot("bar"));
-  EXPECT_EQ(key_slot("no}tag{"), key_slot(std::string("no}tag{")));
-}
 
 TEST(TopologyUrl, Cluster) {
   TopologyUrl t = parse_topology_url("redis+cluster://alice:s3cret@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002");
@@ -118,74 +99,6 @@ TEST(TopologyOptions, ClusterStoreHasNoSinglePool) {
   RedisPoolStore store(options);
   EXPECT_THROW(store.pool(), InvalidOptionsError);
   EXPECT_TRUE(store.options().cluster.has_value());
-}
-
-Reply text(std::string s) {
-  Reply r;
-  r.type = Reply::Type::string;
-  r.str = std::move(s);
-  return r;
-}
-Reply number(long long n) {
-  Reply r;
-  r.type = Reply::Type::integer;
-  r.integer = n;
-  return r;
-}
-Reply list(std::vector<Reply> elements) {
-  Reply r;
-  r.type = Reply::Type::array;
-  r.elements = std::move(elements);
-  return r;
-}
-Reply shard_node(const std::string& ip, long long port, const std::string& role, const std::string& health) {
-  return list({text("id"), text(ip + std::to_string(port)), text("port"), number(port), text("tls-port"),
-               number(port + 1000), text("ip"), text(ip), text("role"), text(role), text("health"), text(health)});
-}
-Reply shard(long long first, long long last, std::vector<Reply> nodes) {
-  return list({text("slots"), list({number(first), number(last)}), text("nodes"), list(std::move(nodes))});
-}
-std::vector<std::string> owners(const Reply& shards, bool tls = false) {
-  std::vector<detail::SlotRange> ranges;
-  EXPECT_TRUE(detail::parse_shards(shards, tls, ranges));
-  std::vector<std::string> out;
-  for (const auto& range : ranges) {
-    out.push_back(std::to_string(range.first) + "-" + std::to_string(range.last) + " " + range.endpoint);
-  }
-  return out;
-}
-
-TEST(ClusterShards, OneMasterPerShardWithTheTlsPortWhenAsked) {
-  Reply shards = list({shard(0, 8191, {shard_node("10.0.0.1", 7000, "master", "online"),
-                                       shard_node("10.0.0.2", 7000, "replica", "online")}),
-                       shard(8192, 16383, {shard_node("10.0.0.3", 7000, "master", "online")})});
-  EXPECT_EQ(owners(shards), (std::vector<std::string>{"0-8191 10.0.0.1:7000", "8192-16383 10.0.0.3:7000"}));
-  EXPECT_EQ(owners(shards, true), (std::vector<std::string>{"0-8191 10.0.0.1:8000", "8192-16383 10.0.0.3:8000"}));
-}
-
-// After a failover, newer servers list the failed old primary (still role
-// "master" until it rejoins) in the shard of the promoted one. Before, the
-// last master listed won: the slots went to a dead node, and every refresh
-// installed the same map again.
-TEST(ClusterShards, APromotedMasterWinsOverTheFailedOneInItsShard) {
-  Reply after = list({shard(0, 16383, {shard_node("10.0.0.2", 7000, "master", "online"),
-                                       shard_node("10.0.0.1", 7000, "master", "fail")})});
-  EXPECT_EQ(owners(after), (std::vector<std::string>{"0-16383 10.0.0.2:7000"}));
-  Reply reversed = list({shard(0, 16383, {shard_node("10.0.0.1", 7000, "master", "fail"),
-                                          shard_node("10.0.0.2", 7000, "master", "online")})});
-  EXPECT_EQ(owners(reversed), (std::vector<std::string>{"0-16383 10.0.0.2:7000"}));
-  Reply loading = list({shard(0, 16383, {shard_node("10.0.0.1", 7000, "master", "fail"),
-                                         shard_node("10.0.0.2", 7000, "master", "loading")})});
-  EXPECT_EQ(owners(loading), (std::vector<std::string>{"0-16383 10.0.0.2:7000"}));
-}
-
-TEST(ClusterShards, AShardWithoutAMasterHasNoOwnerAndABadShapeIsRefused) {
-  Reply orphan = list({shard(0, 99, {shard_node("10.0.0.2", 7000, "replica", "online")}),
-                       shard(100, 16383, {shard_node("10.0.0.3", 7000, "master", "online")})});
-  EXPECT_EQ(owners(orphan), (std::vector<std::string>{"100-16383 10.0.0.3:7000"}));
-  std::vector<detail::SlotRange> ranges;
-  EXPECT_FALSE(detail::parse_shards(text("nope"), false, ranges));
-  EXPECT_FALSE(detail::parse_shards(list({list({text("slots"), list({})})}), false, ranges));
 }
 
 }  // namespace

@@ -15,14 +15,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "redis_session/redis/reply.hpp"
-#include <optional>
-
 #include "redis_session/connection_pool.hpp"
+#include "redis_session/detail/slot_map.hpp"
 #include "redis_session/redis/topology.hpp"
 
 namespace redis_session::detail {
@@ -68,20 +67,5 @@ struct RouterConfig {
 };
 
 std::unique_ptr<Router> make_router(const RouterConfig& config);
-
-// "host:port", with brackets around an IPv6 host.
-std::string endpoint_of(std::string_view host, std::uint16_t port);
-
-// Slots first..last, served by the primary at `endpoint` ("host:port").
-struct SlotRange {
-  long long first;
-  long long last;
-  std::string endpoint;
-};
-
-// The slot map from a CLUSTER SHARDS reply (Redis 7), appended to `out`;
-// the TLS port where `tls` and the node has one. False when the reply has
-// another shape.
-bool parse_shards(const redis::Reply& r, bool tls, std::vector<SlotRange>& out);
 
 }  // namespace redis_session::detail

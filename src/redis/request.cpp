@@ -1,4 +1,6 @@
-// Request: RESP command encoding.
+// Request writes RESP itself, straight into its payload.
+
+#include "redis_session/redis/request.hpp"
 
 #include <charconv>
 #include <cstring>
@@ -8,7 +10,6 @@
 #include <vector>
 
 #include "redis_session/error.hpp"
-#include "redis_session/redis/connection.hpp"
 
 namespace redis_session::redis {
 

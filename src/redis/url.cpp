@@ -1,9 +1,11 @@
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "redis_session/detail/percent.hpp"
 #include "redis_session/error.hpp"
 #include "redis_session/redis/options.hpp"
 #include "redis_session/redis/topology.hpp"
@@ -11,30 +13,15 @@
 namespace redis_session::redis {
 namespace {
 
-[[noreturn]] void bad_url(const std::string& why) { throw InvalidOptionsError("invalid Redis URL: " + why); }
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+[[noreturn]] void bad_url(const std::string& why) {
+  throw InvalidOptionsError("invalid Redis URL: " + why);
 }
 
-std::string percent_decode(std::string_view in, const char* what) {
+std::string percent_decoded(std::string_view in, const char* what) {
   std::string out;
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) bad_url(std::string("truncated %-escape in ") + what);
-    int hi = hex_value(in[i + 1]);
-    int lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) bad_url(std::string("bad %-escape in ") + what);
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
+  const detail::PercentError error = detail::percent_decode_to(out, in);
+  if (error == detail::PercentError::truncated) bad_url(std::string("truncated %-escape in ") + what);
+  if (error == detail::PercentError::bad_digit) bad_url(std::string("bad %-escape in ") + what);
   return out;
 }
 
@@ -49,6 +36,61 @@ Int parse_number(std::string_view text, Int lo, Int hi, const char* what) {
   return value;
 }
 
+int parse_db(std::string_view text) {
+  return parse_number<int>(text, 0, 1 << 20, "db");
+}
+
+// Cuts "?query" off the end of `rest` and returns it.
+std::string_view take_query(std::string_view& rest) {
+  auto q = rest.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view query = rest.substr(q + 1);
+  rest = rest.substr(0, q);
+  return query;
+}
+
+// Cuts "/path" off the end of `authority` and returns the path without its
+// '/'. An unencoded '/' or '?' in the password ends the authority early; say
+// so rather than quote the rest of the password back as a bad port, db or
+// query.
+std::string_view take_path(std::string_view& authority, std::string_view query, const char* hosts) {
+  std::string_view path;
+  if (auto slash = authority.find('/'); slash != std::string_view::npos) {
+    path = authority.substr(slash + 1);
+    authority = authority.substr(0, slash);
+  }
+  if (path.find('@') != std::string_view::npos || query.find('@') != std::string_view::npos) {
+    bad_url(std::string("'@' after the ") + hosts + " (percent-encode '/' and '?' in the user name and password)");
+  }
+  return path;
+}
+
+// "host", "host:port", "[ipv6]" or "[ipv6]:port", split. The port is
+// nullopt without a ':' and empty for "host:"; each caller words the errors.
+struct HostPort {
+  enum Error { none, unterminated, text_after_bracket };
+  std::string_view host;
+  std::optional<std::string_view> port;
+  Error error = none;
+};
+
+HostPort split_host_port(std::string_view text) {
+  HostPort out{text};
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) return {text, std::nullopt, HostPort::unterminated};
+    out.host = text.substr(1, close - 1);
+    std::string_view after = text.substr(close + 1);
+    if (after.empty()) return out;
+    if (after.front() != ':') return {out.host, std::nullopt, HostPort::text_after_bracket};
+    out.port = after.substr(1);
+  } else if (auto colon = text.rfind(':'); colon != std::string_view::npos) {
+    out.host = text.substr(0, colon);
+    out.port = text.substr(colon + 1);
+  }
+  return out;
+}
+
 // Splits "[user]:password@" off the front of authority, when present.
 void parse_userinfo(std::string_view& authority, ConnectionOptions& out) {
   auto at = authority.rfind('@');
@@ -58,11 +100,11 @@ void parse_userinfo(std::string_view& authority, ConnectionOptions& out) {
   auto colon = userinfo.find(':');
   if (colon == std::string_view::npos) {
     // redis://secret@host is the common "password only" spelling.
-    out.password = percent_decode(userinfo, "password");
+    out.password = percent_decoded(userinfo, "password");
     return;
   }
-  out.username = percent_decode(userinfo.substr(0, colon), "user name");
-  out.password = percent_decode(userinfo.substr(colon + 1), "password");
+  out.username = percent_decoded(userinfo.substr(0, colon), "user name");
+  out.password = percent_decoded(userinfo.substr(colon + 1), "password");
 }
 
 void parse_query(std::string_view query, ConnectionOptions& out) {
@@ -74,7 +116,7 @@ void parse_query(std::string_view query, ConnectionOptions& out) {
     std::string_view key = pair.substr(0, eq);
     std::string_view value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
     if (key == "db") {
-      out.db = parse_number<int>(value, 0, 1 << 20, "db");
+      out.db = parse_db(value);
     } else {
       bad_url("unknown query parameter '" + std::string(key) + "' (supported: db)");
     }
@@ -90,11 +132,7 @@ ConnectionOptions parse_url(std::string_view url) {
   std::string_view scheme = url.substr(0, scheme_end);
   std::string_view rest = url.substr(scheme_end + 3);
 
-  std::string_view query;
-  if (auto q = rest.find('?'); q != std::string_view::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-  }
+  std::string_view query = take_query(rest);
 
   if (scheme == "unix") {
     // unix://[user:pass@]/path: the authority ends where the absolute path begins.
@@ -103,7 +141,7 @@ ConnectionOptions parse_url(std::string_view url) {
     std::string_view authority = rest.substr(0, slash);
     parse_userinfo(authority, out);
     if (!authority.empty()) bad_url("unix:// takes no host, only a path");
-    out.unix_path = percent_decode(rest.substr(slash), "path");
+    out.unix_path = percent_decoded(rest.substr(slash), "path");
     if (out.unix_path.size() <= 1) bad_url("unix:// needs a socket path");
     parse_query(query, out);
     return out;
@@ -113,46 +151,24 @@ ConnectionOptions parse_url(std::string_view url) {
   } else if (scheme != "redis") {
     // Quote the scheme only when it is plainly one: a garbled URL may carry a password before "://".
     bool plain = scheme.size() <= 16 && std::all_of(scheme.begin(), scheme.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+';
-    });
+                   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+';
+                 });
     bad_url("unsupported scheme" + (plain ? " '" + std::string(scheme) + "'" : std::string()) +
             " (expected redis://, rediss:// or unix://)");
   }
 
   std::string_view authority = rest;
-  std::string_view path;
-  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-    authority = rest.substr(0, slash);
-    path = rest.substr(slash + 1);
-  }
-  // An unencoded '/' or '?' in the password ends the authority early; say so
-  // rather than quote the rest of the password back as a bad port, db or query.
-  if (path.find('@') != std::string_view::npos || query.find('@') != std::string_view::npos) {
-    bad_url("'@' after the host (percent-encode '/' and '?' in the user name and password)");
-  }
+  std::string_view path = take_path(authority, query, "host");
   parse_userinfo(authority, out);
 
-  std::string_view host = authority;
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) bad_url("unterminated '[' in IPv6 host");
-    host = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') bad_url("unexpected text after IPv6 host");
-      port = after.substr(1);
-      if (port.empty()) bad_url("empty port");
-    }
-  } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-    if (port.empty()) bad_url("empty port");
-  }
-  if (host.empty()) bad_url("missing host");
-  out.host = std::string(host);
-  if (!port.empty()) out.port = parse_number<std::uint16_t>(port, 1, 65535, "port");
-  if (!path.empty()) out.db = parse_number<int>(path, 0, 1 << 20, "db");
+  const HostPort hp = split_host_port(authority);
+  if (hp.error == HostPort::unterminated) bad_url("unterminated '[' in IPv6 host");
+  if (hp.error == HostPort::text_after_bracket) bad_url("unexpected text after IPv6 host");
+  if (hp.port && hp.port->empty()) bad_url("empty port");
+  if (hp.host.empty()) bad_url("missing host");
+  out.host = std::string(hp.host);
+  if (hp.port) out.port = parse_number<std::uint16_t>(*hp.port, 1, 65535, "port");
+  if (!path.empty()) out.db = parse_db(path);
   parse_query(query, out);
   return out;
 }
@@ -198,20 +214,11 @@ std::pair<std::string, std::uint16_t> parse_host_port(std::string_view text) {
   auto bad = [&](const std::string& why) {
     throw InvalidOptionsError("invalid node address '" + std::string(text.substr(0, 64)) + "': " + why);
   };
-  std::string_view host = text;
-  std::string_view port;
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string_view::npos) bad("unterminated '['");
-    host = text.substr(1, close - 1);
-    if (text.substr(close + 1, 1) != ":") bad("expected host:port");
-    port = text.substr(close + 2);
-  } else {
-    auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) bad("expected host:port");
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
+  const HostPort hp = split_host_port(text);
+  if (hp.error == HostPort::unterminated) bad("unterminated '['");
+  if (hp.error == HostPort::text_after_bracket || !hp.port) bad("expected host:port");
+  const std::string_view host = hp.host;
+  const std::string_view port = *hp.port;
   if (host.empty()) bad("missing host");
   std::uint16_t number = 0;
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
@@ -235,24 +242,14 @@ TopologyUrl parse_topology_url(std::string_view url) {
   std::string_view scheme = scheme_end == std::string_view::npos ? std::string_view() : url.substr(0, scheme_end);
   bool cluster = scheme == "redis+cluster" || scheme == "rediss+cluster";
   bool sentinel = scheme == "redis+sentinel" || scheme == "rediss+sentinel";
-  if (!cluster && !sentinel) bad_url("expected redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://");
+  if (!cluster && !sentinel)
+    bad_url("expected redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://");
   TopologyUrl out;
   out.connection.tls.enabled = scheme.front() == 'r' && scheme.substr(0, 6) == "rediss";
   std::string_view rest = url.substr(scheme_end + 3);
-  std::string_view query;
-  if (auto q = rest.find('?'); q != std::string_view::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-  }
+  std::string_view query = take_query(rest);
   std::string_view authority = rest;
-  std::string_view path;
-  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-    authority = rest.substr(0, slash);
-    path = rest.substr(slash + 1);
-  }
-  if (path.find('@') != std::string_view::npos || query.find('@') != std::string_view::npos) {
-    bad_url("'@' after the hosts (percent-encode '/' and '?' in the user name and password)");
-  }
+  std::string_view path = take_path(authority, query, "hosts");
   parse_userinfo(authority, out.connection);
   std::vector<std::string> nodes;
   while (!authority.empty()) {
@@ -278,9 +275,9 @@ TopologyUrl parse_topology_url(std::string_view url) {
     auto slash = path.find('/');
     std::string_view name = path.substr(0, slash);
     if (name.empty()) bad_url("a sentinel URL needs the master name as its path: redis+sentinel://host:port/name");
-    if (slash != std::string_view::npos) out.connection.db = parse_number<int>(path.substr(slash + 1), 0, 1 << 20, "db");
+    if (slash != std::string_view::npos) out.connection.db = parse_db(path.substr(slash + 1));
     out.sentinel.emplace();
-    out.sentinel->master_name = percent_decode(name, "master name");
+    out.sentinel->master_name = percent_decoded(name, "master name");
     out.sentinel->sentinels = std::move(nodes);
   }
   return out;

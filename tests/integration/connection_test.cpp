@@ -1,24 +1,23 @@
 // redis::Connection against real redis-server processes (and a fake server
-// for the behaviours a real one can't be made to show on demand).
+// for the behaviours a real one can't be made to show on demand): commands,
+// pipelines, setup (AUTH, SELECT, CLIENT SETNAME) and the failure model. The
+// streams under it (Unix socket, TLS, deadlines) are in transport_test.cpp.
 
 #include "redis_session/redis/connection.hpp"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "redis_session/error.hpp"
+#include "support/elapsed.hpp"
 #include "support/messages.hpp"
 #include "support/redis_server.hpp"
+#include "support/shared_server.hpp"
 
 namespace redis_session {
 namespace {
@@ -28,33 +27,14 @@ using redis::Connection;
 using redis::ConnectionOptions;
 using redis::Reply;
 using redis::Request;
+using test::expect_near_deadline;
 using test::FakeServer;
+using test::message_of;
 using test::RedisServer;
-using test::RedisServerOptions;
+using test::since;
 using Clock = std::chrono::steady_clock;
 
-std::chrono::milliseconds since(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-}
-
-// Expects `elapsed` within +-20% of `target`.
-void expect_near_deadline(std::chrono::milliseconds elapsed, std::chrono::milliseconds target) {
-  EXPECT_GE(elapsed.count(), target.count() * 8 / 10) << "returned before the deadline";
-  EXPECT_LE(elapsed.count(), target.count() * 12 / 10) << "overshot the deadline";
-}
-
-using test::message_of;
-
-class ConnectionTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { server_ = new RedisServer(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  static RedisServer* server_;
-};
-RedisServer* ConnectionTest::server_ = nullptr;
+using ConnectionTest = test::SharedRedisServer<false>;
 
 TEST_F(ConnectionTest, TcpSetAndGet) {
   Connection c(server_->options());
@@ -71,22 +51,6 @@ TEST_F(ConnectionTest, HostNameIsResolved) {
   o.host = "localhost";
   Connection c(o);
   EXPECT_TRUE(c.command({"PING"}).is_status("PONG"));
-}
-
-TEST_F(ConnectionTest, UnixSocket) {
-  ConnectionOptions o;
-  o.unix_path = server_->unix_path();
-  Connection c(o);
-  EXPECT_TRUE(c.command({"SET", "conn:unix", "u"}).is_status("OK"));
-  EXPECT_EQ(c.command({"GET", "conn:unix"}).str, "u");
-  EXPECT_EQ(c.endpoint(), "unix:" + server_->unix_path());
-}
-
-TEST_F(ConnectionTest, UnixSocketFromUrl) {
-  Connection c(redis::parse_url("unix://" + server_->unix_path() + "?db=2"));
-  c.command({"SET", "conn:unix-db", "2"});
-  Connection db0(server_->options());
-  EXPECT_TRUE(db0.command({"GET", "conn:unix-db"}).is_nil());
 }
 
 TEST_F(ConnectionTest, ClientNameIsSet) {
@@ -237,21 +201,6 @@ TEST_F(ConnectionTest, ServerKilledMidCommandIsTypedErrorThenRecovers) {
   EXPECT_TRUE(again.command({"PING"}).is_status("PONG"));
 }
 
-TEST_F(ConnectionTest, WritingToAClosedPeerIsIoErrorNotSigpipe) {
-  struct sigaction before {};
-  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &before), 0);
-  RedisServer own;
-  Connection c(own.options());
-  ASSERT_TRUE(c.command({"PING"}).is_status("PONG"));
-  own.kill();
-  std::string big(4 << 20, 'x');  // more than the socket buffers hold: the write itself fails
-  EXPECT_THROW(c.command({"SET", "conn:k", big}), IoError);
-  EXPECT_TRUE(c.broken());
-  struct sigaction after {};
-  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &after), 0);
-  EXPECT_EQ(before.sa_handler, after.sa_handler) << "the library must not change SIGPIPE's disposition";
-}
-
 // ---------------------------------------------------------------- credentials
 
 TEST(ConnectionAuth, PasswordRequired) {
@@ -292,113 +241,7 @@ TEST(ConnectionAuth, AclUser) {
   EXPECT_THROW(Connection{o}, AuthError);
 }
 
-// ---------------------------------------------------------------- TLS
-
-class ConnectionTls : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { server_ = new RedisServer({.tls = true}); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  static RedisServer* server_;
-};
-RedisServer* ConnectionTls::server_ = nullptr;
-
-TEST_F(ConnectionTls, VerifiedRoundTripAndPipeline) {
-  Connection c(server_->tls_options());
-  EXPECT_TRUE(c.command({"PING"}).is_status("PONG"));
-  std::string value("tls\0\r\nvalue", 11);
-  c.command({"SET", "tls:k", value});
-  EXPECT_EQ(c.command({"GET", "tls:k"}).str, value);
-  Request req;
-  for (int i = 0; i < 1000; ++i) req.push({"INCR", "tls:n"});
-  auto replies = c.execute(req);
-  ASSERT_EQ(replies.size(), 1000u);
-  EXPECT_EQ(replies.back().integer - replies.front().integer, 999);
-}
-
-TEST_F(ConnectionTls, FromRedissUrl) {
-  ConnectionOptions o = redis::parse_url("rediss://localhost:" + std::to_string(server_->tls_port()) + "/1");
-  o.tls.ca_file = test::TlsMaterial::get().ca_file;
-  Connection c(o);
-  EXPECT_TRUE(c.command({"PING"}).is_status("PONG"));
-}
-
-TEST_F(ConnectionTls, IpAddressInCertificateVerifies) {
-  ConnectionOptions o = server_->tls_options();
-  o.host = "127.0.0.1";  // the certificate lists IP:127.0.0.1 too
-  Connection c(o);
-  EXPECT_TRUE(c.command({"PING"}).is_status("PONG"));
-}
-
-TEST_F(ConnectionTls, UntrustedCertificateIsRefused) {
-  ConnectionOptions o = server_->tls_options();
-  o.tls.ca_file = test::TlsMaterial::get().other_ca_file;
-  EXPECT_THROW(Connection{o}, ConnectError);
-}
-
-TEST_F(ConnectionTls, WrongHostNameIsRefused) {
-  ConnectionOptions o = server_->tls_options();
-  o.tls.server_name = "not-this-server.example";
-  std::string msg = message_of([&] { Connection c(o); });
-  EXPECT_NE(msg.find("TLS handshake"), std::string::npos) << msg;
-  EXPECT_THROW(Connection{o}, ConnectError);
-}
-
-TEST_F(ConnectionTls, VerificationOptOutConnects) {
-  ConnectionOptions o = server_->tls_options();
-  o.tls.ca_file = test::TlsMaterial::get().other_ca_file;
-  o.tls.verify_peer = false;
-  Connection c(o);
-  EXPECT_TRUE(c.command({"PING"}).is_status("PONG"));
-}
-
-TEST_F(ConnectionTls, PlainClientOnTlsPortFailsTyped) {
-  ConnectionOptions o = server_->options();
-  o.port = server_->tls_port();
-  o.connect_timeout = 1s;
-  EXPECT_THROW(Connection{o}, ConnectionError);
-}
-
-TEST(ConnectionTlsClientCert, RequiredClientCertificate) {
-  RedisServer server({.tls = true, .tls_require_client_cert = true});
-  ConnectionOptions o = server.tls_options();
-  EXPECT_THROW(
-      {
-        Connection c(o);
-        c.command({"PING"});  // TLS 1.3 may report the missing certificate after the handshake
-      },
-      ConnectionError);
-  o.tls.cert_file = test::TlsMaterial::get().client_cert;
-  o.tls.key_file = test::TlsMaterial::get().client_key;
-  Connection c(o);
-  EXPECT_TRUE(c.command({"PING"}).is_status("PONG"));
-}
-
-TEST(ConnectionTlsOptions, MissingCaFileIsInvalidOptions) {
-  ConnectionOptions o;
-  o.host = "localhost";
-  o.port = test::free_port();
-  o.tls.enabled = true;
-  o.tls.ca_file = "/nonexistent/ca.pem";
-  EXPECT_THROW(Connection{o}, InvalidOptionsError);
-}
-
-// ---------------------------------------------------------------- deadlines
-
-TEST(ConnectionDeadlines, ServerThatNeverAnswersTimesOutOnTime) {
-  FakeServer silent("", 0ms);
-  ConnectionOptions o;
-  o.port = silent.port();
-  o.client_name.clear();  // nothing to send during setup: the connect succeeds
-  o.command_timeout = 500ms;
-  Connection c(o);
-  auto start = Clock::now();
-  EXPECT_THROW(c.command({"PING"}), TimeoutError);
-  expect_near_deadline(since(start), 500ms);
-  EXPECT_TRUE(c.broken());
-}
+// ---------------------------------------------------------------- setup deadline
 
 TEST(ConnectionDeadlines, SetupAgainstSilentServerHitsConnectDeadline) {
   FakeServer silent("", 0ms);
@@ -410,81 +253,6 @@ TEST(ConnectionDeadlines, SetupAgainstSilentServerHitsConnectDeadline) {
   expect_near_deadline(since(start), 500ms);
   EXPECT_NE(msg.find("connecting to"), std::string::npos) << msg;
   EXPECT_NE(msg.find("timed out after 500 ms"), std::string::npos) << msg;
-}
-
-TEST(ConnectionDeadlines, LateReplyFromFakeServerIsNeverRead) {
-  FakeServer slow("+LATE\r\n", 400ms);
-  ConnectionOptions o;
-  o.port = slow.port();
-  o.client_name.clear();
-  o.command_timeout = 150ms;
-  Connection c(o);
-  EXPECT_THROW(c.command({"PING"}), TimeoutError);
-  std::this_thread::sleep_for(500ms);
-  EXPECT_THROW(c.command({"PING"}), IoError);  // never "+LATE"
-}
-
-// A reply is first waited for in recv() with SO_RCVTIMEO at three quarters
-// of the time left, then by ppoll() to the deadline: a reply in that last
-// quarter is still read, on the same connection again and again, and a
-// fast round trip after it is not cut short by a leftover short timeout.
-TEST(ConnectionDeadlines, ReplyInTheLastQuarterOfTheDeadlineIsRead) {
-  FakeServer slow("+LATE\r\n", 420ms);
-  ConnectionOptions o;
-  o.port = slow.port();
-  o.client_name.clear();
-  o.command_timeout = 500ms;
-  Connection c(o);
-  for (int i = 0; i < 3; ++i) {
-    auto start = Clock::now();
-    EXPECT_EQ(c.command({"PING"}).str, "LATE") << "round trip " << i;
-    EXPECT_GE(since(start), 400ms);
-    EXPECT_LT(since(start), 500ms);
-  }
-  EXPECT_FALSE(c.broken());
-}
-
-TEST(ConnectionDeadlines, RefusedPortFailsFast) {
-  ConnectionOptions o;
-  o.port = test::free_port();  // nobody listens there
-  auto start = Clock::now();
-  EXPECT_THROW(Connection{o}, ConnectError);
-  EXPECT_LT(since(start).count(), 200);
-}
-
-TEST(ConnectionDeadlines, MissingUnixSocketFailsFast) {
-  ConnectionOptions o;
-  o.unix_path = "/nonexistent/redis.sock";
-  EXPECT_THROW(Connection{o}, ConnectError);
-}
-
-TEST(ConnectionDeadlines, BlackholedPortTimesOutOnTime) {
-  // A listener whose accept queue is full: the kernel drops further SYNs, so
-  // a connect hangs exactly like one to a firewalled host.
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 0), 0);
-  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  std::vector<int> fillers;
-  for (int i = 0; i < 4; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    fillers.push_back(fd);
-  }
-  std::this_thread::sleep_for(100ms);
-
-  ConnectionOptions o;
-  o.port = ntohs(addr.sin_port);
-  o.connect_timeout = 500ms;
-  auto start = Clock::now();
-  EXPECT_THROW(Connection{o}, TimeoutError);
-  expect_near_deadline(since(start), 500ms);
-  for (int fd : fillers) ::close(fd);
-  ::close(listener);
 }
 
 TEST(ConnectionOptionsCheck, InvalidOptionsBeforeAnyIo) {

@@ -24,19 +24,16 @@
 
 #include "redis_session/error.hpp"
 #include "redis_session/redis/connection.hpp"
+#include "support/elapsed.hpp"
 #include "support/redis_server.hpp"
+#include "support/sanitizers.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-#define RESOLVE_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define RESOLVE_TEST_TSAN 1
-#endif
-#endif
-#if defined(RESOLVE_TEST_TSAN)
+#ifdef REDIS_SESSION_TSAN
 // The fork test's child starts a lookup thread in a child of a
 // multi-threaded process, which TSan refuses by default.
-extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
+extern "C" const char* __tsan_default_options() {
+  return "die_after_fork=0";
+}
 #endif
 
 namespace {
@@ -82,7 +79,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 long long ms_since(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  return test::since(start).count();
 }
 
 redis::ConnectionOptions named(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {

@@ -1,5 +1,5 @@
-// Unit tests for detail::ReplyReader (RESP decoding, limits, malformed input)
-// and for the error types and error category in error.hpp. No server needed.
+// Unit tests for detail::ReplyReader: RESP decoding, limits, malformed input.
+// No server needed.
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -7,17 +7,14 @@
 #include <climits>
 #include <cstddef>
 #include <optional>
-#include <set>
-#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <system_error>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "redis_session/detail/reply_reader.hpp"
 #include "redis_session/error.hpp"
+#include "support/throws.hpp"
 
 namespace redis_session {
 namespace {
@@ -30,7 +27,9 @@ using redis::Reply;
 // so eight arrays nested inside each other is the deepest reply it decodes.
 constexpr int kMaxArrayNesting = 8;
 
-void feed(ReplyReader& reader, std::string_view bytes) { reader.feed(bytes.data(), bytes.size()); }
+void feed(ReplyReader& reader, std::string_view bytes) {
+  reader.feed(bytes.data(), bytes.size());
+}
 
 std::vector<Reply> drain(ReplyReader& reader) {
   std::vector<Reply> replies;
@@ -103,11 +102,16 @@ std::string escaped(const std::string& s) {
 // shows where.
 std::string dump(const Reply& r) {
   switch (r.type) {
-    case Reply::Type::nil: return "nil";
-    case Reply::Type::integer: return ":" + std::to_string(r.integer);
-    case Reply::Type::status: return "+" + escaped(r.str);
-    case Reply::Type::error: return "-" + escaped(r.str);
-    case Reply::Type::string: return "$" + escaped(r.str);
+    case Reply::Type::nil:
+      return "nil";
+    case Reply::Type::integer:
+      return ":" + std::to_string(r.integer);
+    case Reply::Type::status:
+      return "+" + escaped(r.str);
+    case Reply::Type::error:
+      return "-" + escaped(r.str);
+    case Reply::Type::string:
+      return "$" + escaped(r.str);
     case Reply::Type::array: {
       std::string out = "[";
       for (std::size_t i = 0; i < r.elements.size(); ++i) out += (i == 0 ? "" : ",") + dump(r.elements[i]);
@@ -123,37 +127,26 @@ std::string dump(const std::vector<Reply>& replies) {
   return out;
 }
 
-// Passes when `action` throws ProtocolError (code protocol_error) whose
-// message mentions `cause`.
 template <class Action>
 testing::AssertionResult throws_protocol_error(Action action, std::string_view cause) {
-  try {
-    action();
-  } catch (const ProtocolError& e) {
-    std::string what = e.what();
-    if (e.errc() != Errc::protocol_error) return testing::AssertionFailure() << "wrong code for: " << what;
-    if (what.find(cause) == std::string::npos) {
-      return testing::AssertionFailure() << "message \"" << what << "\" does not mention \"" << cause << "\"";
-    }
-    return testing::AssertionSuccess();
-  }
-  return testing::AssertionFailure() << "no ProtocolError thrown";
+  return test::throws_error<ProtocolError>(action, Errc::protocol_error, cause);
 }
 
 // Every reply type, binary payloads and nesting, pipelined.
 const std::string& mixed_corpus() {
-  static const std::string corpus = "+OK\r\n"
-                                    "-ERR unknown command 'FOO'\r\n"
-                                    ":0\r\n"
-                                    ":-17\r\n"
-                                    ":9223372036854775807\r\n"
-                                    ":-9223372036854775808\r\n" +
-                                    bulk("hello") + bulk("") + bulk(std::string("a\0b\rc\nd\r\ne", 10)) +
-                                    "$-1\r\n"
-                                    "*-1\r\n"
-                                    "*0\r\n"
-                                    "*3\r\n:1\r\n*2\r\n$3\r\nfoo\r\n$-1\r\n*0\r\n" +
-                                    nested(kMaxArrayNesting, bulk("deep"));
+  static const std::string corpus =
+      "+OK\r\n"
+      "-ERR unknown command 'FOO'\r\n"
+      ":0\r\n"
+      ":-17\r\n"
+      ":9223372036854775807\r\n"
+      ":-9223372036854775808\r\n" +
+      bulk("hello") + bulk("") + bulk(std::string("a\0b\rc\nd\r\ne", 10)) +
+      "$-1\r\n"
+      "*-1\r\n"
+      "*0\r\n"
+      "*3\r\n:1\r\n*2\r\n$3\r\nfoo\r\n$-1\r\n*0\r\n" +
+      nested(kMaxArrayNesting, bulk("deep"));
   return corpus;
 }
 
@@ -305,7 +298,8 @@ TEST(ReplyReader, PipelinedRepliesInOneFeedComeOutInOrder) {
 
 TEST(ReplyReader, ThousandRepliesInOneBuffer) {
   std::string wire;
-  for (int i = 0; i < 1000; ++i) wire += i % 2 == 0 ? ":" + std::to_string(i) + "\r\n" : bulk("value-" + std::to_string(i));
+  for (int i = 0; i < 1000; ++i)
+    wire += i % 2 == 0 ? ":" + std::to_string(i) + "\r\n" : bulk("value-" + std::to_string(i));
   std::vector<Reply> replies = decode(wire);
   ASSERT_EQ(replies.size(), 1000u);
   for (int i = 0; i < 1000; ++i) {
@@ -320,27 +314,34 @@ TEST(ReplyReader, ThousandRepliesInOneBuffer) {
   }
 }
 
-TEST(ReplyReader, HasPartialIsTrueOnlyMidReply) {
-  ReplyReader reader;
+// A reader with nothing in it: no partial reply before or after asking.
+void expect_idle(ReplyReader& reader, const char* why) {
   EXPECT_FALSE(reader.has_partial());
   EXPECT_FALSE(reader.next().has_value());
-  EXPECT_FALSE(reader.has_partial()) << "asking an empty reader must not invent a partial reply";
+  EXPECT_FALSE(reader.has_partial()) << why;
+}
 
-  feed(reader, "$5\r\nhel");
+// Feeds bytes that leave a reply unfinished: nothing comes out, and the
+// reader knows it holds part of one.
+void feed_incomplete(ReplyReader& reader, std::string_view bytes) {
+  feed(reader, bytes);
   EXPECT_FALSE(reader.next().has_value());
   EXPECT_TRUE(reader.has_partial());
+}
+
+TEST(ReplyReader, HasPartialIsTrueOnlyMidReply) {
+  ReplyReader reader;
+  expect_idle(reader, "asking an empty reader must not invent a partial reply");
+
+  feed_incomplete(reader, "$5\r\nhel");
   feed(reader, "lo\r\n");
   std::optional<Reply> reply = reader.next();
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->str, "hello");
-  EXPECT_FALSE(reader.has_partial());
-  EXPECT_FALSE(reader.next().has_value());
-  EXPECT_FALSE(reader.has_partial()) << "a drained reader holds no partial reply";
+  expect_idle(reader, "a drained reader holds no partial reply");
 
   // Every byte consumed, but the array still waits for its second element.
-  feed(reader, "*2\r\n:1\r\n");
-  EXPECT_FALSE(reader.next().has_value());
-  EXPECT_TRUE(reader.has_partial());
+  feed_incomplete(reader, "*2\r\n:1\r\n");
   feed(reader, ":2\r\n");
   ASSERT_TRUE(reader.next().has_value());
   EXPECT_FALSE(reader.has_partial());
@@ -370,13 +371,12 @@ TEST(ReplyReader, TruncatedInputNeedsMoreBytesAndIsNotAnError) {
   for (const std::string& wire : replies) {
     const std::string expected = dump(decode_one(wire));
     for (std::size_t cut = 1; cut < wire.size(); ++cut) {
+      SCOPED_TRACE(escaped(wire) + " cut at " + std::to_string(cut));
       ReplyReader reader;
-      feed(reader, std::string_view(wire).substr(0, cut));
-      EXPECT_FALSE(reader.next().has_value()) << escaped(wire) << " cut at " << cut;
-      EXPECT_TRUE(reader.has_partial()) << escaped(wire) << " cut at " << cut;
+      feed_incomplete(reader, std::string_view(wire).substr(0, cut));
       feed(reader, std::string_view(wire).substr(cut));
       std::optional<Reply> reply = reader.next();
-      ASSERT_TRUE(reply.has_value()) << escaped(wire) << " cut at " << cut;
+      ASSERT_TRUE(reply.has_value());
       EXPECT_EQ(dump(*reply), expected);
     }
   }
@@ -579,96 +579,6 @@ TEST(ReplyReader, StaysFailedAfterTheByteLimit) {
   feed(reader, "+OK\r\n");  // complete, unread
   EXPECT_TRUE(throws_protocol_error([&] { feed(reader, "+0123456789abc\r\n"); }, "larger than 16 bytes"));
   expect_stays_failed(reader, "larger than");
-}
-
-// ---------------------------------------------------------------- error types
-
-TEST(ErrorCategory, NameAndMessages) {
-  std::error_code ec = make_error_code(Errc::pool_timeout);
-  EXPECT_STREQ(ec.category().name(), "redis_session");
-  EXPECT_EQ(&ec.category(), &error_category());
-  EXPECT_EQ(ec.value(), 1);
-  EXPECT_FALSE(ec.message().empty());
-
-  const std::string unknown = error_category().message(0);
-  std::set<std::string> messages;
-  for (int v = static_cast<int>(Errc::pool_timeout); v <= static_cast<int>(Errc::value_too_large); ++v) {
-    std::string message = make_error_code(static_cast<Errc>(v)).message();
-    EXPECT_FALSE(message.empty()) << v;
-    EXPECT_NE(message, unknown) << v;
-    messages.insert(message);
-  }
-  EXPECT_EQ(messages.size(), 11u) << "every code has its own message";
-  EXPECT_EQ(error_category().message(999), unknown);
-}
-
-TEST(ErrorCategory, ErrcConvertsImplicitlyToErrorCode) {
-  std::error_code ec = Errc::timeout;
-  EXPECT_EQ(ec, make_error_code(Errc::timeout));
-  EXPECT_NE(ec, make_error_code(Errc::io_error));
-  EXPECT_NE(ec, std::make_error_code(std::errc::timed_out)) << "a different category";
-}
-
-// Throws `e`, catches it as Error, and checks its code and message.
-template <class E>
-void expect_code(const E& e, Errc code) {
-  try {
-    throw e;
-  } catch (const Error& caught) {
-    EXPECT_EQ(caught.errc(), code) << caught.what();
-    EXPECT_EQ(caught.code(), make_error_code(code)) << caught.what();
-    EXPECT_STREQ(caught.what(), "what happened");
-  }
-}
-
-TEST(ErrorTypes, EachKindCarriesItsCode) {
-  expect_code(InvalidOptionsError("what happened"), Errc::invalid_options);
-  expect_code(PoolTimeoutError("what happened"), Errc::pool_timeout);
-  expect_code(PoolClosedError("what happened"), Errc::pool_closed);
-  expect_code(ConnectError("what happened"), Errc::connect_failed);
-  expect_code(AuthError("what happened"), Errc::auth_failed);
-  expect_code(TimeoutError("what happened"), Errc::timeout);
-  expect_code(IoError("what happened"), Errc::io_error);
-  expect_code(ProtocolError("what happened"), Errc::protocol_error);
-  expect_code(ServerError("what happened"), Errc::server_error);
-  expect_code(DecodeError("what happened"), Errc::decode_error);
-  expect_code(ValueTooLargeError("what happened"), Errc::value_too_large);
-}
-
-TEST(ErrorTypes, AuthErrorIsCaughtAsEveryBase) {
-  auto thrower = [] { throw AuthError("bad password for h:1"); };
-  EXPECT_THROW(thrower(), AuthError);
-  EXPECT_THROW(thrower(), ConnectError);
-  EXPECT_THROW(thrower(), ConnectionError);
-  EXPECT_THROW(thrower(), Error);
-  EXPECT_THROW(thrower(), std::runtime_error);
-}
-
-TEST(ErrorTypes, KindsBelongToTheirFamilies) {
-  EXPECT_THROW(throw TimeoutError("t"), ConnectionError);
-  EXPECT_THROW(throw IoError("i"), ConnectionError);
-  EXPECT_THROW(throw ProtocolError("p"), ConnectionError);
-  EXPECT_THROW(throw PoolTimeoutError("t"), PoolError);
-  EXPECT_THROW(throw PoolClosedError("c"), PoolError);
-
-  // A server error reply or a pool timeout is not a broken connection.
-  EXPECT_FALSE((std::is_base_of_v<ConnectionError, ServerError>));
-  EXPECT_FALSE((std::is_base_of_v<ConnectionError, PoolError>));
-  EXPECT_FALSE((std::is_base_of_v<ConnectError, TimeoutError>));
-  EXPECT_FALSE((std::is_base_of_v<ConnectionError, InvalidOptionsError>));
-}
-
-TEST(ServerErrorTest, PrefixIsTheFirstWord) {
-  ServerError plain("WRONGTYPE Operation against a key holding the wrong kind of value");
-  EXPECT_EQ(plain.prefix(), "WRONGTYPE");
-  EXPECT_STREQ(plain.what(), "WRONGTYPE Operation against a key holding the wrong kind of value");
-
-  ServerError with_context("NOSCRIPT No matching script", "EVALSHA on h:6379");
-  EXPECT_EQ(with_context.prefix(), "NOSCRIPT");
-  EXPECT_STREQ(with_context.what(), "EVALSHA on h:6379: NOSCRIPT No matching script");
-
-  EXPECT_EQ(ServerError("LOADING").prefix(), "LOADING");
-  EXPECT_EQ(ServerError("").prefix(), "");
 }
 
 }  // namespace

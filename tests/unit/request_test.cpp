@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "redis_session/error.hpp"
-#include "redis_session/redis/connection.hpp"
+#include "redis_session/redis/request.hpp"
 
 namespace redis_session {
 namespace {

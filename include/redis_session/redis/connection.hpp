@@ -14,6 +14,7 @@
 // Lifetime: the destructor closes the socket without writing to it, so
 // destroying a connection inherited across fork() never disturbs the parent's.
 
+#include <sys/types.h>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -21,38 +22,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <sys/types.h>
 #include <vector>
 
 #include "redis_session/redis/options.hpp"
 #include "redis_session/redis/reply.hpp"
+#include "redis_session/redis/request.hpp"
 
 namespace redis_session::redis {
-
-// One or more commands encoded once, sent in one write, answered in order.
-// Binary-safe: arguments may hold NUL, CR and LF.
-class Request {
- public:
-  Request() = default;
-  Request(std::initializer_list<std::string_view> args) { push(args); }
-
-  Request& push(std::initializer_list<std::string_view> args);
-  Request& push(const std::vector<std::string>& args);
-  Request& push(const std::vector<std::string_view>& args);
-
-  std::size_t size() const noexcept { return count_; }
-  bool empty() const noexcept { return count_ == 0; }
-  const std::string& payload() const noexcept { return payload_; }
-  void clear() noexcept {
-    payload_.clear();
-    count_ = 0;
-  }
-
- private:
-  Request& push_argv(const std::string_view* args, std::size_t n);
-  std::string payload_;
-  std::size_t count_ = 0;
-};
 
 class Connection {
  public:

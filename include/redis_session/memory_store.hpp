@@ -188,6 +188,17 @@ class MemoryStore final : public SessionStore {
     return total;
   }
 
+  // Entries in memory, expired ones not yet reclaimed included: what the
+  // process pays for, where count() says what is alive. Reclaims nothing.
+  std::size_t held() const {
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < options_.shards; ++i) {
+      std::lock_guard<std::mutex> lock(shards_[i].mutex);
+      total += shards_[i].map.size();
+    }
+    return total;
+  }
+
   void for_each_id(const std::function<void(std::string_view)>& f) override {
     std::vector<std::string> ids;
     for (std::size_t i = 0; i < options_.shards; ++i) {
@@ -214,6 +225,7 @@ class MemoryStore final : public SessionStore {
       for (const auto& entry : shard.map) total += is_live(entry.second, now) ? 1 : 0;
       doomed.swap(shard.map);
       shard.creates_since_sweep = 0;
+      shard.sweep_after = min_sweep_interval;
     }
     return total;
   }
@@ -232,11 +244,17 @@ class MemoryStore final : public SessionStore {
 
   using Map = std::unordered_map<std::string, Entry>;
 
+  static constexpr std::size_t min_sweep_interval = 64;
+
   // Aligned so that two shards' mutexes never share a cache line.
   struct alignas(64) Shard {
     std::mutex mutex;
     Map map;
     std::size_t creates_since_sweep = 0;
+    // The shard's size after its last sweep (at least min_sweep_interval):
+    // counted against creations since, not against the size now, which
+    // grows with every creation and would never be caught up with.
+    std::size_t sweep_after = min_sweep_interval;
   };
 
   static MemoryStoreOptions validated(MemoryStoreOptions options) {
@@ -316,10 +334,7 @@ class MemoryStore final : public SessionStore {
   Map::iterator create_entry(Shard& shard, std::string key, Clock::time_point now) {
     // Sweeping once per shard-size creations keeps the cost amortised O(1)
     // while bounding the expired entries to about as many as live ones.
-    if (++shard.creates_since_sweep >= std::max<std::size_t>(shard.map.size(), 64)) {
-      sweep(shard, now);
-      shard.creates_since_sweep = 0;
-    }
+    if (++shard.creates_since_sweep >= shard.sweep_after) sweep(shard, now);
     Entry entry;
     entry.hard_deadline =
         options_.expiry.absolute_lifetime ? now + *options_.expiry.absolute_lifetime : Clock::time_point::max();
@@ -331,6 +346,8 @@ class MemoryStore final : public SessionStore {
     for (auto it = shard.map.begin(); it != shard.map.end();) {
       it = is_live(it->second, now) ? std::next(it) : shard.map.erase(it);
     }
+    shard.creates_since_sweep = 0;
+    shard.sweep_after = std::max(shard.map.size(), min_sweep_interval);
   }
 
   // Moves staged's values into fields and removes `erase` (after the sets,

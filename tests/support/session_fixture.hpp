@@ -16,6 +16,7 @@
 #include "redis_session/session_manager.hpp"
 #include "redis_session/session_store.hpp"
 #include "support/counting_store.hpp"
+#include "support/session_changes.hpp"
 
 namespace redis_session::test {
 
@@ -70,10 +71,7 @@ class SessionFixture : public testing::Test {
   // would have left it; the counters start from zero afterwards.
   std::string seed(const Fields& fields) {
     std::string id = generate_session_id();
-    SessionChanges changes;
-    changes.mode = SessionChanges::Mode::create;
-    changes.set = fields;
-    EXPECT_EQ(store->inner().save(id, changes), SaveResult::saved);
+    EXPECT_EQ(store->inner().save(id, creating(fields)), SaveResult::saved);
     store->reset();
     return id;
   }

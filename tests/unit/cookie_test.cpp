@@ -8,40 +8,29 @@
 
 #include <chrono>
 #include <cstddef>
-#include <cstdint>
-#include <limits>
-#include <memory>
-#include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <type_traits>
-#include <utility>
 #include <vector>
 
-#include "redis_session/error.hpp"
-#include "redis_session/memory_store.hpp"
 #include "redis_session/session.hpp"
-#include "redis_session/session_id.hpp"
-#include "redis_session/session_manager.hpp"
-#include "redis_session/session_store.hpp"
-#include "support/counting_store.hpp"
 #include "support/session_fixture.hpp"
 
-namespace redis_session {
+namespace redis_session::test {
 namespace {
 
-using namespace std::chrono_literals;
-using nlohmann::json;
-using test::contains_crlf_or_nul;
-using test::cookie_value;
-using test::CountingStore;
-using test::has_part;
-using test::has_part_starting;
-using test::Op;
-
-class CookieTest : public test::SessionFixture {};
+class CookieTest : public SessionFixture {
+ protected:
+  // Each header opens the stored session `id`, with one load, of that id.
+  void expect_each_opens(SessionManager& m, const std::vector<std::string>& headers, const std::string& id) {
+    for (const std::string& header : headers) {
+      Session s = m.open(header);
+      EXPECT_FALSE(s.is_new()) << header;
+      EXPECT_EQ(s.id(), id) << header;
+      EXPECT_EQ(store->loaded_ids(), std::vector<std::string>{id}) << header;
+      store->reset();
+    }
+  }
+};
 
 // ---------------------------------------------------------------- cookie parsing
 
@@ -90,13 +79,7 @@ TEST_F(CookieTest, OurCookieIsFoundAmongOthersWithOddSpacingAndQuotes) {
       "broken; sid=" + id,
       ";;sid=" + id + ";;",
   };
-  for (const std::string& header : headers) {
-    Session s = m.open(header);
-    EXPECT_FALSE(s.is_new()) << header;
-    EXPECT_EQ(s.id(), id) << header;
-    EXPECT_EQ(store->loaded_ids(), std::vector<std::string>{id}) << header;
-    store->reset();
-  }
+  expect_each_opens(m, headers, id);
 }
 
 TEST_F(CookieTest, CookiesWhoseNameMerelyResemblesOursAreIgnored) {
@@ -137,12 +120,7 @@ TEST_F(CookieTest, DuplicateCookiesWithDifferentValidIdsAreBothDistrusted) {
 TEST_F(CookieTest, AMalformedDuplicateDoesNotHideTheValidId) {
   std::string id = seed({{"user", "ann"}});
   SessionManager m = manager();
-  for (const std::string& header : {"sid=garbage; sid=" + id, "sid=" + id + "; sid=*", "sid=; sid=" + id}) {
-    Session s = m.open(header);
-    EXPECT_EQ(s.id(), id) << header;
-    EXPECT_EQ(store->loaded_ids(), std::vector<std::string>{id}) << header;
-    store->reset();
-  }
+  expect_each_opens(m, {"sid=garbage; sid=" + id, "sid=" + id + "; sid=*", "sid=; sid=" + id}, id);
 }
 
 TEST_F(CookieTest, AnOverlongCookieHeaderIsIgnoredWithoutAStoreCall) {
@@ -257,4 +235,4 @@ TEST_F(CookieTest, MaxAgeAppearsAndTheCookieSlidesOnEveryCommit) {
 }
 
 }  // namespace
-}  // namespace redis_session
+}  // namespace redis_session::test

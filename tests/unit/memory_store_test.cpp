@@ -27,25 +27,15 @@
 #include "redis_session/error.hpp"
 #include "redis_session/session_store.hpp"
 #include "support/messages.hpp"
+#include "support/session_changes.hpp"
 
 namespace redis_session {
 namespace {
 
 using namespace std::chrono_literals;
 using json = nlohmann::json;
-
-SessionChanges creating(Fields set = {}) {
-  SessionChanges changes;
-  changes.mode = SessionChanges::Mode::create;
-  changes.set = std::move(set);
-  return changes;
-}
-
-SessionChanges updating(Fields set) {
-  SessionChanges changes;
-  changes.set = std::move(set);
-  return changes;
-}
+using test::creating;
+using test::updating;
 
 MemoryStoreOptions with(std::size_t shards, std::chrono::milliseconds idle = 24h) {
   MemoryStoreOptions options;

@@ -7,42 +7,25 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <string_view>
-#include <thread>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
 #include "redis_session/error.hpp"
-#include "redis_session/memory_store.hpp"
-#include "redis_session/session.hpp"
 #include "redis_session/session_id.hpp"
 #include "redis_session/session_manager.hpp"
-#include "redis_session/session_store.hpp"
-#include "support/counting_store.hpp"
 #include "support/session_fixture.hpp"
 
-namespace redis_session {
+namespace redis_session::test {
 namespace {
 
-using namespace std::chrono_literals;
 using nlohmann::json;
-using test::contains_crlf_or_nul;
-using test::cookie_value;
-using test::CountingStore;
-using test::has_part;
-using test::has_part_starting;
-using test::Op;
 
-class SessionTest : public test::SessionFixture {};
+class SessionTest : public SessionFixture {};
 
 // A user type that plugs in through nlohmann's ADL hooks.
 struct Account {
@@ -604,4 +587,4 @@ TEST_F(SessionTest, StoreErrorsFromImmediateOperationsPropagateTyped) {
 }
 
 }  // namespace
-}  // namespace redis_session
+}  // namespace redis_session::test

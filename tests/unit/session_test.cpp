@@ -25,7 +25,12 @@ namespace {
 
 using nlohmann::json;
 
-class SessionTest : public SessionFixture {};
+// Session is opened and committed through a manager; these tests need only
+// the default one.
+class SessionTest : public SessionFixture {
+ protected:
+  SessionManager m{store};
+};
 
 // A user type that plugs in through nlohmann's ADL hooks.
 struct Account {
@@ -50,7 +55,6 @@ static_assert(std::is_nothrow_move_constructible_v<Session>);
 // ---------------------------------------------------------------- change tracking
 
 TEST_F(SessionTest, SetThenEraseOnANewSessionWritesNothing) {
-  SessionManager m = manager();
   Session s = m.open("");
   s.set("x", 1);
   s.erase("x");
@@ -64,7 +68,6 @@ TEST_F(SessionTest, SetThenEraseOnANewSessionWritesNothing) {
 
 TEST_F(SessionTest, EraseOfALoadedFieldIsInTheEraseList) {
   std::string id = seed({{"a", 1}, {"b", 2}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   s.erase("a");
   EXPECT_FALSE(s.contains("a"));
@@ -79,7 +82,6 @@ TEST_F(SessionTest, EraseOfALoadedFieldIsInTheEraseList) {
 
 TEST_F(SessionTest, SetThenEraseOnAPersistedSessionSendsOnlyTheErase) {
   std::string id = seed({{"a", 1}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   s.set("a", 5);
   s.erase("a");
@@ -94,7 +96,6 @@ TEST_F(SessionTest, SetThenEraseOnAPersistedSessionSendsOnlyTheErase) {
 
 TEST_F(SessionTest, EraseThenSetSendsOnlyTheSet) {
   std::string id = seed({{"a", 1}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   s.erase("a");
   s.set("a", 2);
@@ -107,7 +108,6 @@ TEST_F(SessionTest, EraseThenSetSendsOnlyTheSet) {
 
 TEST_F(SessionTest, SettingTheSameValueOrErasingAnAbsentFieldWritesNothing) {
   std::string id = seed({{"a", 1}, {"b", "x"}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   s.set("a", 1);
   s.set("b", "x");
@@ -119,7 +119,6 @@ TEST_F(SessionTest, SettingTheSameValueOrErasingAnAbsentFieldWritesNothing) {
 }
 
 TEST_F(SessionTest, FieldNamesAreCheckedOnSetAndErase) {
-  SessionManager m = manager();
   Session s = m.open("");
   EXPECT_THROW(s.set("", 1), InvalidOptionsError);
   EXPECT_THROW(s.set(std::string("\0meta", 5), 1), InvalidOptionsError);
@@ -133,7 +132,6 @@ TEST_F(SessionTest, FieldNamesAreCheckedOnSetAndErase) {
 // ---------------------------------------------------------------- typed access
 
 TEST_F(SessionTest, UserTypeRoundTripsThroughCommitAndReopen) {
-  SessionManager m = manager();
   const Account ann{"ann", 41, {"admin", "editor"}};
   Session s = m.open("");
   s.set("account", ann);
@@ -152,7 +150,6 @@ TEST_F(SessionTest, UserTypeRoundTripsThroughCommitAndReopen) {
 
 TEST_F(SessionTest, GetWithTheWrongTypeThrowsDecodeErrorNamingTheField) {
   std::string id = seed({{"name", "ann"}, {"n", 5}, {"list", json::array({1})}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   try {
     (void)s.get<int>("name");
@@ -181,7 +178,6 @@ TEST_F(SessionTest, GetOfANumberTheTypeCannotHoldThrowsDecodeError) {
                          {"u64max", std::numeric_limits<std::uint64_t>::max()},
                          {"flag", true},
                          {"small", 200}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   EXPECT_THROW((void)s.get<int>("frac"), DecodeError);
   EXPECT_THROW((void)s.get<long long>("whole_float"), DecodeError);
@@ -211,7 +207,6 @@ TEST_F(SessionTest, GetOfANumberTheTypeCannotHoldThrowsDecodeError) {
 
 TEST_F(SessionTest, GetOrReturnsTheFallbackOnlyWhenAbsent) {
   std::string id = seed({{"n", 7}, {"zero", 0}, {"empty", ""}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   EXPECT_EQ(s.get_or("n", 1), 7);
   EXPECT_EQ(s.get_or("zero", 1), 0);
@@ -225,7 +220,6 @@ TEST_F(SessionTest, GetOrReturnsTheFallbackOnlyWhenAbsent) {
 
 TEST_F(SessionTest, GetOrWithAStringLiteralReadsAString) {
   std::string id = seed({{"user", "ann"}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   std::string user = s.get_or("user", "guest");
   std::string missing = s.get_or("nobody", "guest");
@@ -236,7 +230,6 @@ TEST_F(SessionTest, GetOrWithAStringLiteralReadsAString) {
 // ---------------------------------------------------------------- increment
 
 TEST_F(SessionTest, IncrementOnANewSessionCreatesItAndCommitSendsTheCookieWithoutASave) {
-  SessionManager m = manager();
   Session s = m.open("");
   EXPECT_EQ(s.increment("hits"), 1);
   EXPECT_FALSE(s.is_new());
@@ -256,7 +249,6 @@ TEST_F(SessionTest, IncrementOnANewSessionCreatesItAndCommitSendsTheCookieWithou
 
 TEST_F(SessionTest, IncrementOnAnExistingSessionGoesStraightToTheStore) {
   std::string id = seed({{"n", 41}, {"user", "ann"}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   EXPECT_EQ(s.increment("n"), 42);
   EXPECT_EQ(s.increment("n", -2), 40);
@@ -271,7 +263,6 @@ TEST_F(SessionTest, IncrementOnAnExistingSessionGoesStraightToTheStore) {
 
 TEST_F(SessionTest, IncrementIsExactAcrossConcurrentRequests) {
   std::string id = seed({{"n", 0}});
-  SessionManager m = manager();
   Session a = m.open("sid=" + id);
   Session b = m.open("sid=" + id);
   EXPECT_EQ(a.increment("n"), 1);
@@ -284,7 +275,6 @@ TEST_F(SessionTest, IncrementIsExactAcrossConcurrentRequests) {
 
 TEST_F(SessionTest, IncrementAfterAConcurrentDestroyContinuesAsAFreshSession) {
   std::string id = seed({{"n", 10}, {"user", "ann"}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   s.set("cart", 3);                         // uncommitted, made against the old session
   ASSERT_TRUE(store->inner().destroy(id));  // another request logs out
@@ -306,7 +296,6 @@ TEST_F(SessionTest, IncrementAfterAConcurrentDestroyContinuesAsAFreshSession) {
 
 TEST_F(SessionTest, IncrementOfANonIntegerFieldThrowsAndChangesNothing) {
   std::string id = seed({{"name", "ann"}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   EXPECT_THROW(s.increment("name"), InvalidOptionsError);
   EXPECT_EQ(s.get<std::string>("name"), "ann");
@@ -317,7 +306,6 @@ TEST_F(SessionTest, IncrementOfANonIntegerFieldThrowsAndChangesNothing) {
 // what this request sees, and commit must not undo it afterwards.
 TEST_F(SessionTest, IncrementAfterAnUncommittedEraseStartsFromZero) {
   std::string id = seed({{"n", 5}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   s.erase("n");
   EXPECT_EQ(s.increment("n"), 1);
@@ -329,7 +317,6 @@ TEST_F(SessionTest, IncrementAfterAnUncommittedEraseStartsFromZero) {
 
 TEST_F(SessionTest, IncrementAfterAnUncommittedSetAddsToTheNewValue) {
   std::string id = seed({{"n", 5}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   s.set("n", 100);
   EXPECT_EQ(s.increment("n"), 101);
@@ -339,7 +326,6 @@ TEST_F(SessionTest, IncrementAfterAnUncommittedSetAddsToTheNewValue) {
 }
 
 TEST_F(SessionTest, IncrementAfterAnUncommittedSetOnANewSessionAddsToIt) {
-  SessionManager m = manager();
   Session s = m.open("");
   s.set("n", 10);
   s.set("other", "x");
@@ -356,7 +342,6 @@ TEST_F(SessionTest, IncrementAfterAnUncommittedSetOnANewSessionAddsToIt) {
 
 TEST_F(SessionTest, IncrementAfterAnUncommittedNonIntegerSetThrows) {
   std::string id = seed({{"n", 5}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   s.set("n", "five");
   EXPECT_THROW(s.increment("n"), InvalidOptionsError);
@@ -379,7 +364,6 @@ TEST_F(SessionTest, IncrementAfterAnUncommittedNonIntegerSetThrows) {
 
 TEST_F(SessionTest, RegenerateMovesAPersistedSessionToANewId) {
   std::string id = seed({{"user", "ann"}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   s.regenerate();
   EXPECT_EQ(store->calls(Op::regenerate), 1);
@@ -404,7 +388,6 @@ TEST_F(SessionTest, RegenerateMovesAPersistedSessionToANewId) {
 
 TEST_F(SessionTest, RegenerateKeepsPendingChangesForTheNewId) {
   std::string id = seed({{"user", "ann"}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   s.set("role", "admin");  // typical login: set, then regenerate
   s.regenerate();
@@ -420,7 +403,6 @@ TEST_F(SessionTest, RegenerateKeepsPendingChangesForTheNewId) {
 }
 
 TEST_F(SessionTest, RegenerateOnANewSessionOnlyDrawsANewId) {
-  SessionManager m = manager();
   Session s = m.open("");
   std::string before = s.id();
   s.regenerate();
@@ -440,7 +422,6 @@ TEST_F(SessionTest, RegenerateOnANewSessionOnlyDrawsANewId) {
 
 TEST_F(SessionTest, RegenerateAfterAConcurrentDestroyStartsFresh) {
   std::string id = seed({{"user", "ann"}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   store->inner().destroy(id);
   s.regenerate();
@@ -457,7 +438,6 @@ TEST_F(SessionTest, RegenerateAfterAConcurrentDestroyStartsFresh) {
 
 TEST_F(SessionTest, DestroyKillsTheSessionAndCommitClearsTheCookie) {
   std::string id = seed({{"user", "ann"}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   s.destroy();
   EXPECT_EQ(store->calls(Op::destroy), 1);
@@ -487,7 +467,6 @@ TEST_F(SessionTest, DestroyKillsTheSessionAndCommitClearsTheCookie) {
 
 TEST_F(SessionTest, DestroyDiscardsPendingChanges) {
   std::string id = seed({{"user", "ann"}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   s.set("cart", 1);
   s.destroy();
@@ -498,7 +477,6 @@ TEST_F(SessionTest, DestroyDiscardsPendingChanges) {
 }
 
 TEST_F(SessionTest, DestroyOfANewSessionWithoutACookieSendsNothing) {
-  SessionManager m = manager();
   Session s = m.open("");
   s.set("x", 1);
   s.destroy();
@@ -508,7 +486,6 @@ TEST_F(SessionTest, DestroyOfANewSessionWithoutACookieSendsNothing) {
 }
 
 TEST_F(SessionTest, DestroyOfASessionFromAStaleCookieClearsTheCookie) {
-  SessionManager m = manager();
   Session s = m.open("sid=" + generate_session_id());  // unknown id
   s.destroy();
   CommitResult r = m.commit(s);
@@ -518,7 +495,6 @@ TEST_F(SessionTest, DestroyOfASessionFromAStaleCookieClearsTheCookie) {
 }
 
 TEST_F(SessionTest, DestroyAfterIncrementKillsTheCreatedSession) {
-  SessionManager m = manager();
   Session s = m.open("");
   s.increment("n");
   std::string id = s.id();
@@ -531,7 +507,6 @@ TEST_F(SessionTest, DestroyAfterIncrementKillsTheCreatedSession) {
 
 TEST_F(SessionTest, ConcurrentDestroyBeforeCommitIsNotResurrected) {
   std::string id = seed({{"user", "ann"}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   s.set("cart", json::array({"book"}));
   s.erase("user");
@@ -551,7 +526,6 @@ TEST_F(SessionTest, ConcurrentDestroyBeforeCommitIsNotResurrected) {
 
 TEST_F(SessionTest, ConcurrentDestroyWithNothingChangedWritesNothing) {
   std::string id = seed({{"user", "ann"}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
   store->inner().destroy(id);
   CommitResult r = m.commit(s);
@@ -565,7 +539,6 @@ TEST_F(SessionTest, ConcurrentDestroyWithNothingChangedWritesNothing) {
 
 TEST_F(SessionTest, StoreErrorsFromImmediateOperationsPropagateTyped) {
   std::string id = seed({{"n", 1}});
-  SessionManager m = manager();
   Session s = m.open("sid=" + id);
 
   store->fail_next<TimeoutError>(Op::increment, "t");

@@ -13,30 +13,9 @@ namespace {
 using nlohmann::json;
 
 std::vector<json> samples() {
-  return {nullptr,
-          true,
-          false,
-          0,
-          -1,
-          42,
-          3.5,
-          -0.0,
-          1e300,
-          "",
-          "plain ascii",
-          "with \"quotes\"",
-          "back\\slash",
-          "tab\there",
-          std::string("nul\0byte", 8),
-          "\x7f",
-          "grüße ✓",
-          "~!@#$%^&*()_+{}|:<>?",
-          "\"",
-          "\"\"",
-          json::array({1, "two"}),
-          json::object({{"k", "v"}}),
-          json::array(),
-          json::object()};
+  return {nullptr, true, false, 0, -1, 42, 3.5, -0.0, 1e300, "", "plain ascii", "with \"quotes\"", "back\\slash",
+          "tab\there", std::string("nul\0byte", 8), "\x7f", "grüße ✓", "~!@#$%^&*()_+{}|:<>?", "\"", "\"\"",
+          json::array({1, "two"}), json::object({{"k", "v"}}), json::array(), json::object()};
 }
 
 TEST(JsonCodec, OutputIsByteIdenticalToDump) {

@@ -30,9 +30,7 @@ using redis::Reply;
 // so eight arrays nested inside each other is the deepest reply it decodes.
 constexpr int kMaxArrayNesting = 8;
 
-void feed(ReplyReader& reader, std::string_view bytes) {
-  reader.feed(bytes.data(), bytes.size());
-}
+void feed(ReplyReader& reader, std::string_view bytes) { reader.feed(bytes.data(), bytes.size()); }
 
 std::vector<Reply> drain(ReplyReader& reader) {
   std::vector<Reply> replies;
@@ -105,16 +103,11 @@ std::string escaped(const std::string& s) {
 // shows where.
 std::string dump(const Reply& r) {
   switch (r.type) {
-    case Reply::Type::nil:
-      return "nil";
-    case Reply::Type::integer:
-      return ":" + std::to_string(r.integer);
-    case Reply::Type::status:
-      return "+" + escaped(r.str);
-    case Reply::Type::error:
-      return "-" + escaped(r.str);
-    case Reply::Type::string:
-      return "$" + escaped(r.str);
+    case Reply::Type::nil: return "nil";
+    case Reply::Type::integer: return ":" + std::to_string(r.integer);
+    case Reply::Type::status: return "+" + escaped(r.str);
+    case Reply::Type::error: return "-" + escaped(r.str);
+    case Reply::Type::string: return "$" + escaped(r.str);
     case Reply::Type::array: {
       std::string out = "[";
       for (std::size_t i = 0; i < r.elements.size(); ++i) out += (i == 0 ? "" : ",") + dump(r.elements[i]);
@@ -149,19 +142,18 @@ testing::AssertionResult throws_protocol_error(Action action, std::string_view c
 
 // Every reply type, binary payloads and nesting, pipelined.
 const std::string& mixed_corpus() {
-  static const std::string corpus =
-      "+OK\r\n"
-      "-ERR unknown command 'FOO'\r\n"
-      ":0\r\n"
-      ":-17\r\n"
-      ":9223372036854775807\r\n"
-      ":-9223372036854775808\r\n" +
-      bulk("hello") + bulk("") + bulk(std::string("a\0b\rc\nd\r\ne", 10)) +
-      "$-1\r\n"
-      "*-1\r\n"
-      "*0\r\n"
-      "*3\r\n:1\r\n*2\r\n$3\r\nfoo\r\n$-1\r\n*0\r\n" +
-      nested(kMaxArrayNesting, bulk("deep"));
+  static const std::string corpus = "+OK\r\n"
+                                    "-ERR unknown command 'FOO'\r\n"
+                                    ":0\r\n"
+                                    ":-17\r\n"
+                                    ":9223372036854775807\r\n"
+                                    ":-9223372036854775808\r\n" +
+                                    bulk("hello") + bulk("") + bulk(std::string("a\0b\rc\nd\r\ne", 10)) +
+                                    "$-1\r\n"
+                                    "*-1\r\n"
+                                    "*0\r\n"
+                                    "*3\r\n:1\r\n*2\r\n$3\r\nfoo\r\n$-1\r\n*0\r\n" +
+                                    nested(kMaxArrayNesting, bulk("deep"));
   return corpus;
 }
 
@@ -313,8 +305,7 @@ TEST(ReplyReader, PipelinedRepliesInOneFeedComeOutInOrder) {
 
 TEST(ReplyReader, ThousandRepliesInOneBuffer) {
   std::string wire;
-  for (int i = 0; i < 1000; ++i)
-    wire += i % 2 == 0 ? ":" + std::to_string(i) + "\r\n" : bulk("value-" + std::to_string(i));
+  for (int i = 0; i < 1000; ++i) wire += i % 2 == 0 ? ":" + std::to_string(i) + "\r\n" : bulk("value-" + std::to_string(i));
   std::vector<Reply> replies = decode(wire);
   ASSERT_EQ(replies.size(), 1000u);
   for (int i = 0; i < 1000; ++i) {

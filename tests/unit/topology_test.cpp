@@ -156,10 +156,9 @@ std::vector<std::string> owners(const Reply& shards, bool tls = false) {
 }
 
 TEST(ClusterShards, OneMasterPerShardWithTheTlsPortWhenAsked) {
-  Reply shards = list(
-      {shard(0, 8191,
-             {shard_node("10.0.0.1", 7000, "master", "online"), shard_node("10.0.0.2", 7000, "replica", "online")}),
-       shard(8192, 16383, {shard_node("10.0.0.3", 7000, "master", "online")})});
+  Reply shards = list({shard(0, 8191, {shard_node("10.0.0.1", 7000, "master", "online"),
+                                       shard_node("10.0.0.2", 7000, "replica", "online")}),
+                       shard(8192, 16383, {shard_node("10.0.0.3", 7000, "master", "online")})});
   EXPECT_EQ(owners(shards), (std::vector<std::string>{"0-8191 10.0.0.1:7000", "8192-16383 10.0.0.3:7000"}));
   EXPECT_EQ(owners(shards, true), (std::vector<std::string>{"0-8191 10.0.0.1:8000", "8192-16383 10.0.0.3:8000"}));
 }
@@ -169,14 +168,14 @@ TEST(ClusterShards, OneMasterPerShardWithTheTlsPortWhenAsked) {
 // last master listed won: the slots went to a dead node, and every refresh
 // installed the same map again.
 TEST(ClusterShards, APromotedMasterWinsOverTheFailedOneInItsShard) {
-  Reply after = list({shard(
-      0, 16383, {shard_node("10.0.0.2", 7000, "master", "online"), shard_node("10.0.0.1", 7000, "master", "fail")})});
+  Reply after = list({shard(0, 16383, {shard_node("10.0.0.2", 7000, "master", "online"),
+                                       shard_node("10.0.0.1", 7000, "master", "fail")})});
   EXPECT_EQ(owners(after), (std::vector<std::string>{"0-16383 10.0.0.2:7000"}));
-  Reply reversed = list({shard(
-      0, 16383, {shard_node("10.0.0.1", 7000, "master", "fail"), shard_node("10.0.0.2", 7000, "master", "online")})});
+  Reply reversed = list({shard(0, 16383, {shard_node("10.0.0.1", 7000, "master", "fail"),
+                                          shard_node("10.0.0.2", 7000, "master", "online")})});
   EXPECT_EQ(owners(reversed), (std::vector<std::string>{"0-16383 10.0.0.2:7000"}));
-  Reply loading = list({shard(
-      0, 16383, {shard_node("10.0.0.1", 7000, "master", "fail"), shard_node("10.0.0.2", 7000, "master", "loading")})});
+  Reply loading = list({shard(0, 16383, {shard_node("10.0.0.1", 7000, "master", "fail"),
+                                         shard_node("10.0.0.2", 7000, "master", "loading")})});
   EXPECT_EQ(owners(loading), (std::vector<std::string>{"0-16383 10.0.0.2:7000"}));
 }
 

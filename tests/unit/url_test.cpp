@@ -436,17 +436,11 @@ TEST(Endpoint, HostAndPort) {
   EXPECT_EQ(ConnectionOptions{}.endpoint(), "127.0.0.1:6379");
 }
 
-TEST(Endpoint, Ipv6InBrackets) {
-  EXPECT_EQ(parse_url("redis://[::1]:6380").endpoint(), "[::1]:6380");
-}
+TEST(Endpoint, Ipv6InBrackets) { EXPECT_EQ(parse_url("redis://[::1]:6380").endpoint(), "[::1]:6380"); }
 
-TEST(Endpoint, UnixSocket) {
-  EXPECT_EQ(parse_url("unix:///tmp/r.sock").endpoint(), "unix:/tmp/r.sock");
-}
+TEST(Endpoint, UnixSocket) { EXPECT_EQ(parse_url("unix:///tmp/r.sock").endpoint(), "unix:/tmp/r.sock"); }
 
-TEST(Endpoint, TlsIsMarked) {
-  EXPECT_EQ(parse_url("rediss://h:6380").endpoint(), "rediss://h:6380");
-}
+TEST(Endpoint, TlsIsMarked) { EXPECT_EQ(parse_url("rediss://h:6380").endpoint(), "rediss://h:6380"); }
 
 TEST(Endpoint, NeverContainsCredentials) {
   for (const char* url : {"redis://alice:s3cretPW@h:6380/2", "rediss://:s3cretPW@[::1]", "redis://s3cretPW@h",

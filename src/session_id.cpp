@@ -3,53 +3,69 @@
 #include <sys/random.h>
 
 #include <cerrno>
-#include <cstdint>
 #include <system_error>
 
 namespace redis_session {
 namespace {
 
-constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+// The 6-bit value of each byte as an id character, or -1: one table lookup
+// per character on the request path, derived from the alphabet itself.
+struct SextetTable {
+  std::array<std::int8_t, 256> value{};
+  constexpr SextetTable() {
+    for (auto& v : value) v = -1;
+    for (std::size_t i = 0; i < session_id_alphabet.size(); ++i) {
+      value[static_cast<unsigned char>(session_id_alphabet[i])] = static_cast<std::int8_t>(i);
+    }
+  }
+};
+
+constexpr SextetTable sextets;
 
 }  // namespace
 
+namespace detail {
+
+std::string encode_session_id(const SessionIdBits& bits) {
+  std::string id;
+  id.reserve(session_id_length);
+  std::uint32_t acc = 0;
+  int pending = 0;
+  for (std::uint8_t b : bits) {
+    acc = (acc << 8) | b;
+    pending += 8;
+    while (pending >= 6) {
+      pending -= 6;
+      id.push_back(session_id_alphabet[(acc >> pending) & 0x3f]);
+    }
+  }
+  id.push_back(session_id_alphabet[(acc << (6 - pending)) & 0x3f]);
+  return id;
+}
+
+}  // namespace detail
+
 std::string generate_session_id() {
-  std::uint8_t bytes[16];
+  detail::SessionIdBits bits;
   std::size_t got = 0;
-  while (got < sizeof bytes) {
-    ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+  while (got < bits.size()) {
+    ssize_t n = ::getrandom(bits.data() + got, bits.size() - got, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw std::system_error(errno, std::generic_category(), "getrandom");
     }
     got += static_cast<std::size_t>(n);
   }
-  // 128 bits -> 22 base64url characters (the last one carries 2 bits).
-  std::string id;
-  id.reserve(session_id_length);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (std::uint8_t b : bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      id.push_back(alphabet[(acc >> bits) & 0x3f]);
-    }
-  }
-  id.push_back(alphabet[(acc << (6 - bits)) & 0x3f]);
-  return id;
+  return detail::encode_session_id(bits);
 }
 
 bool is_valid_session_id(std::string_view id) noexcept {
   if (id.size() != session_id_length) return false;
   for (char c : id) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-    if (!ok) return false;
+    if (sextets.value[static_cast<unsigned char>(c)] < 0) return false;
   }
   // The last character carries 2 bits and 4 zero bits: only 4 values occur.
-  char last = id.back();
-  return last == 'A' || last == 'Q' || last == 'g' || last == 'w';
+  return (sextets.value[static_cast<unsigned char>(id.back())] & 0xf) == 0;
 }
 
 }  // namespace redis_session

@@ -34,6 +34,9 @@ inline std::error_code make_error_code(Errc e) noexcept {
 }
 
 // The base of every exception the library throws.
+//
+// Thread safety: immutable once thrown; const members may be called from
+// any thread.
 class Error : public std::runtime_error {
  public:
   Error(Errc code, const std::string& what) : std::runtime_error(what), code_(code) {}
@@ -44,11 +47,25 @@ class Error : public std::runtime_error {
   Errc code_;
 };
 
-// A bad option, URL or argument; thrown before any I/O happens.
-class InvalidOptionsError : public Error {
+namespace detail {
+
+// Every kind of error below is a `Base` whose code is `Code`; one template
+// instead of a dozen classes of the same shape. The protected constructor
+// lets a kind be the base of a narrower kind (AuthError is a ConnectError
+// with a code of its own).
+template <class Base, Errc Code>
+class ErrorKind : public Base {
  public:
-  explicit InvalidOptionsError(const std::string& what) : Error(Errc::invalid_options, what) {}
+  explicit ErrorKind(const std::string& what) : Base(Code, what) {}
+
+ protected:
+  ErrorKind(Errc code, const std::string& what) : Base(code, what) {}
 };
+
+}  // namespace detail
+
+// A bad option, URL or argument; thrown before any I/O happens.
+using InvalidOptionsError = detail::ErrorKind<Error, Errc::invalid_options>;
 
 // Failures of the connection pool itself (the server may be fine).
 class PoolError : public Error {
@@ -56,15 +73,8 @@ class PoolError : public Error {
   using Error::Error;
 };
 
-class PoolTimeoutError : public PoolError {
- public:
-  explicit PoolTimeoutError(const std::string& what) : PoolError(Errc::pool_timeout, what) {}
-};
-
-class PoolClosedError : public PoolError {
- public:
-  explicit PoolClosedError(const std::string& what) : PoolError(Errc::pool_closed, what) {}
-};
+using PoolTimeoutError = detail::ErrorKind<PoolError, Errc::pool_timeout>;
+using PoolClosedError = detail::ErrorKind<PoolError, Errc::pool_closed>;
 
 // The connection could not be used: it is broken afterwards and never reused.
 class ConnectionError : public Error {
@@ -72,35 +82,13 @@ class ConnectionError : public Error {
   using Error::Error;
 };
 
-class ConnectError : public ConnectionError {
- public:
-  explicit ConnectError(const std::string& what) : ConnectionError(Errc::connect_failed, what) {}
-
- protected:
-  using ConnectionError::ConnectionError;
-};
-
+using ConnectError = detail::ErrorKind<ConnectionError, Errc::connect_failed>;
 // Credentials refused during connection setup. A ConnectError, so code that
 // only cares "could not connect" catches it too.
-class AuthError : public ConnectError {
- public:
-  explicit AuthError(const std::string& what) : ConnectError(Errc::auth_failed, what) {}
-};
-
-class TimeoutError : public ConnectionError {
- public:
-  explicit TimeoutError(const std::string& what) : ConnectionError(Errc::timeout, what) {}
-};
-
-class IoError : public ConnectionError {
- public:
-  explicit IoError(const std::string& what) : ConnectionError(Errc::io_error, what) {}
-};
-
-class ProtocolError : public ConnectionError {
- public:
-  explicit ProtocolError(const std::string& what) : ConnectionError(Errc::protocol_error, what) {}
-};
+using AuthError = detail::ErrorKind<ConnectError, Errc::auth_failed>;
+using TimeoutError = detail::ErrorKind<ConnectionError, Errc::timeout>;
+using IoError = detail::ErrorKind<ConnectionError, Errc::io_error>;
+using ProtocolError = detail::ErrorKind<ConnectionError, Errc::protocol_error>;
 
 // The server answered with an error reply. The connection stays usable.
 // prefix() is the error's first word ("ERR", "WRONGTYPE", "NOSCRIPT", ...).
@@ -118,15 +106,9 @@ class ServerError : public Error {
 };
 
 // Stored bytes could not be decoded. Names the key and field, never the bytes.
-class DecodeError : public Error {
- public:
-  explicit DecodeError(const std::string& what) : Error(Errc::decode_error, what) {}
-};
+using DecodeError = detail::ErrorKind<Error, Errc::decode_error>;
 
-class ValueTooLargeError : public Error {
- public:
-  explicit ValueTooLargeError(const std::string& what) : Error(Errc::value_too_large, what) {}
-};
+using ValueTooLargeError = detail::ErrorKind<Error, Errc::value_too_large>;
 
 }  // namespace redis_session
 

@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <functional>
 #include <iterator>
-#include <limits>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -21,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "redis_session/detail/checked_increment.hpp"
 #include "redis_session/error.hpp"
 #include "redis_session/session_store.hpp"
 
@@ -68,14 +68,9 @@ class MemoryStore final : public SessionStore {
 
   std::optional<Fields> load(std::string_view id) override {
     detail::check_id(id);
-    const std::string key(id);
-    Shard& shard = shard_for(id);
-    std::lock_guard<std::mutex> lock(shard.mutex);
-    const Clock::time_point now = Clock::now();
-    auto it = find_live(shard.map, key, now);
-    if (it == shard.map.end()) return std::nullopt;
-    slide(it->second, now);
-    return it->second.fields;
+    Locked session(*this, id);
+    if (!session.use()) return std::nullopt;
+    return session.it->second.fields;
   }
 
   SaveResult save(std::string_view id, const SessionChanges& changes) override {
@@ -89,19 +84,15 @@ class MemoryStore final : public SessionStore {
     // Declared before the lock: the old values swapped into it are freed
     // after unlocking.
     Fields staged = changes.set;
-    std::string key(id);
-    Shard& shard = shard_for(id);
-    std::lock_guard<std::mutex> lock(shard.mutex);
-    const Clock::time_point now = Clock::now();
-    auto it = find_live(shard.map, key, now);
+    Locked session(*this, id);
     if (changes.mode == SessionChanges::Mode::create) {
-      if (it != shard.map.end()) return SaveResult::exists;
-      it = create_entry(shard, std::move(key), now);  // may throw; nothing is visible yet
-    } else if (it == shard.map.end()) {
+      if (session.live()) return SaveResult::exists;
+      session.create();  // may throw; nothing is visible yet
+    } else if (!session.live()) {
       return SaveResult::gone;
     }
-    apply(it->second.fields, staged, changes.erase);
-    slide(it->second, now);
+    apply(session.it->second.fields, staged, changes.erase);
+    session.use();
     return SaveResult::saved;
   }
 
@@ -112,25 +103,21 @@ class MemoryStore final : public SessionStore {
     // never be left without its field by a failed allocation.
     Fields staged;
     staged.emplace(std::string(field), nlohmann::json(by));
-    std::string key(id);
-    Shard& shard = shard_for(id);
-    std::lock_guard<std::mutex> lock(shard.mutex);
-    const Clock::time_point now = Clock::now();
-    auto it = find_live(shard.map, key, now);
-    if (it == shard.map.end()) {
+    Locked session(*this, id);
+    if (!session.live()) {
       if (!create) return std::nullopt;
-      it = create_entry(shard, std::move(key), now);
+      session.create();
     }
-    Fields& fields = it->second.fields;
+    Fields& fields = session.it->second.fields;
     long long result = by;
     auto found = fields.find(field);
     if (found == fields.end()) {
       fields.insert(staged.extract(staged.begin()));
     } else {
-      result = checked_add(found->second, by, field);  // throws before anything changes
+      result = detail::checked_increment(found->second, by, field);  // throws before anything changes
       found->second = result;
     }
-    slide(it->second, now);
+    session.use();
     return result;
   }
 
@@ -149,22 +136,12 @@ class MemoryStore final : public SessionStore {
 
   bool touch(std::string_view id) override {
     detail::check_id(id);
-    const std::string key(id);
-    Shard& shard = shard_for(id);
-    std::lock_guard<std::mutex> lock(shard.mutex);
-    const Clock::time_point now = Clock::now();
-    auto it = find_live(shard.map, key, now);
-    if (it == shard.map.end()) return false;
-    slide(it->second, now);
-    return true;
+    return Locked(*this, id).use();
   }
 
   bool exists(std::string_view id) override {
     detail::check_id(id);
-    const std::string key(id);
-    Shard& shard = shard_for(id);
-    std::lock_guard<std::mutex> lock(shard.mutex);
-    return find_live(shard.map, key, Clock::now()) != shard.map.end();
+    return Locked(*this, id).live();
   }
 
   // new_id taken -> exists; else old_id dead -> gone. So regenerating an id
@@ -211,6 +188,17 @@ class MemoryStore final : public SessionStore {
     return total;
   }
 
+  // Entries in memory, expired ones not yet reclaimed included: what the
+  // process pays for, where count() says what is alive. Reclaims nothing.
+  std::size_t held() const {
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < options_.shards; ++i) {
+      std::lock_guard<std::mutex> lock(shards_[i].mutex);
+      total += shards_[i].map.size();
+    }
+    return total;
+  }
+
   void for_each_id(const std::function<void(std::string_view)>& f) override {
     std::vector<std::string> ids;
     for (std::size_t i = 0; i < options_.shards; ++i) {
@@ -237,6 +225,7 @@ class MemoryStore final : public SessionStore {
       for (const auto& entry : shard.map) total += is_live(entry.second, now) ? 1 : 0;
       doomed.swap(shard.map);
       shard.creates_since_sweep = 0;
+      shard.sweep_after = min_sweep_interval;
     }
     return total;
   }
@@ -255,11 +244,17 @@ class MemoryStore final : public SessionStore {
 
   using Map = std::unordered_map<std::string, Entry>;
 
+  static constexpr std::size_t min_sweep_interval = 64;
+
   // Aligned so that two shards' mutexes never share a cache line.
   struct alignas(64) Shard {
     std::mutex mutex;
     Map map;
     std::size_t creates_since_sweep = 0;
+    // The shard's size after its last sweep (at least min_sweep_interval):
+    // counted against creations since, not against the size now, which
+    // grows with every creation and would never be caught up with.
+    std::size_t sweep_after = min_sweep_interval;
   };
 
   static MemoryStoreOptions validated(MemoryStoreOptions options) {
@@ -289,6 +284,37 @@ class MemoryStore final : public SessionStore {
 
   static bool is_live(const Entry& entry, Clock::time_point now) noexcept { return now < entry.deadline; }
 
+  // One session's place under its shard's lock, held for this object's
+  // lifetime; `it` is its live entry, or the map's end() when it is absent
+  // or expired. The lock is taken before the clock is read, so a deadline
+  // is never judged by a time older than the lock.
+  struct Locked {
+    Locked(MemoryStore& owner, std::string_view id)
+        : store(owner),
+          key(id),
+          shard(owner.shard_for(id)),
+          lock(shard.mutex),
+          now(Clock::now()),
+          it(find_live(shard.map, key, now)) {}
+
+    bool live() const noexcept { return it != shard.map.end(); }
+    // A use of a live session slides its idle deadline; false when it is not live.
+    bool use() const noexcept {
+      if (!live()) return false;
+      store.slide(it->second, now);
+      return true;
+    }
+    // The session must not be live; the key is moved into the new entry.
+    void create() { it = store.create_entry(shard, std::move(key), now); }
+
+    MemoryStore& store;
+    std::string key;
+    Shard& shard;
+    std::lock_guard<std::mutex> lock;
+    const Clock::time_point now;
+    Map::iterator it;
+  };
+
   // The session's entry, or end() when absent or expired; an expired entry
   // is erased on the way so that it reads as absent everywhere.
   static Map::iterator find_live(Map& map, const std::string& key, Clock::time_point now) {
@@ -308,10 +334,7 @@ class MemoryStore final : public SessionStore {
   Map::iterator create_entry(Shard& shard, std::string key, Clock::time_point now) {
     // Sweeping once per shard-size creations keeps the cost amortised O(1)
     // while bounding the expired entries to about as many as live ones.
-    if (++shard.creates_since_sweep >= std::max<std::size_t>(shard.map.size(), 64)) {
-      sweep(shard, now);
-      shard.creates_since_sweep = 0;
-    }
+    if (++shard.creates_since_sweep >= shard.sweep_after) sweep(shard, now);
     Entry entry;
     entry.hard_deadline =
         options_.expiry.absolute_lifetime ? now + *options_.expiry.absolute_lifetime : Clock::time_point::max();
@@ -323,6 +346,8 @@ class MemoryStore final : public SessionStore {
     for (auto it = shard.map.begin(); it != shard.map.end();) {
       it = is_live(it->second, now) ? std::next(it) : shard.map.erase(it);
     }
+    shard.creates_since_sweep = 0;
+    shard.sweep_after = std::max(shard.map.size(), min_sweep_interval);
   }
 
   // Moves staged's values into fields and removes `erase` (after the sets,
@@ -351,29 +376,6 @@ class MemoryStore final : public SessionStore {
       throw ValueTooLargeError("session field '" + field + "': value of " + std::to_string(size) +
                                " bytes exceeds max_value_bytes (" + std::to_string(options_.max_value_bytes) + ")");
     }
-  }
-
-  static long long checked_add(const nlohmann::json& value, long long by, std::string_view field) {
-    long long current = 0;
-    if (value.is_number_unsigned()) {
-      const auto u = value.get<std::uint64_t>();
-      if (u > static_cast<std::uint64_t>(std::numeric_limits<long long>::max())) {
-        throw InvalidOptionsError("cannot increment session field '" + std::string(field) +
-                                  "': it holds an integer beyond 64-bit signed range");
-      }
-      current = static_cast<long long>(u);
-    } else if (value.is_number_integer()) {
-      current = value.get<long long>();
-    } else {
-      throw InvalidOptionsError("cannot increment session field '" + std::string(field) +
-                                "': it does not hold an integer");
-    }
-    long long result = 0;
-    if (__builtin_add_overflow(current, by, &result)) {
-      throw InvalidOptionsError("cannot increment session field '" + std::string(field) +
-                                "': the result would overflow a 64-bit integer");
-    }
-    return result;
   }
 
   const MemoryStoreOptions options_;

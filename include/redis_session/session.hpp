@@ -136,17 +136,30 @@ class Session {
  private:
   friend class SessionManager;
   Session(SessionStore& store, std::string id, bool persisted, Fields fields, bool had_cookie)
-      : store_(&store), id_(std::move(id)), fields_(std::move(fields)), persisted_(persisted), had_cookie_(had_cookie) {}
+      : store_(&store),
+        id_(std::move(id)),
+        fields_(std::move(fields)),
+        persisted_(persisted),
+        had_cookie_(had_cookie) {}
   void check_alive() const;
-  void start_fresh();
+  // Drops every value and pending change: they belong to a session that is
+  // gone (destroyed here, or destroyed or expired by another request).
+  void forget_contents() noexcept;
+  void mark_destroyed() noexcept;
+  // Continues as a new, empty session; the caller gives it its new id.
+  void start_fresh() noexcept;
+  // commit()'s write: one save of the pending changes (a new session whose
+  // id turns out taken gets another). False when the session died meanwhile:
+  // it is then destroyed, its changes dropped rather than resurrecting it.
+  bool save_changes();
 
   SessionStore* store_;
   mutable std::string id_;  // empty until first needed, for a new session
   Fields fields_;
   std::set<std::string, std::less<>> changed_;  // set since open or the last commit
   std::set<std::string, std::less<>> erased_;
-  bool persisted_;        // exists in the store (as far as this request knows)
-  bool had_cookie_;       // the client sent a cookie of ours (valid or not)
+  bool persisted_;           // exists in the store (as far as this request knows)
+  bool had_cookie_;          // the client sent a cookie of ours (valid or not)
   bool id_changed_ = false;  // the client must get a cookie: new id, regenerated, or replaced
   bool destroyed_ = false;
 };

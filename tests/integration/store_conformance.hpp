@@ -28,6 +28,7 @@
 #include "redis_session/error.hpp"
 #include "redis_session/session_store.hpp"
 #include "support/messages.hpp"
+#include "support/session_changes.hpp"
 
 namespace redis_session {
 namespace {
@@ -69,25 +70,12 @@ std::string new_id() {
   return id + "." + std::to_string(counter.fetch_add(1));
 }
 
-ExpiryOptions idle_expiry(std::chrono::milliseconds idle) {
+ExpiryOptions idle_expiry(std::chrono::milliseconds idle,
+                          std::optional<std::chrono::milliseconds> absolute_lifetime = std::nullopt) {
   ExpiryOptions expiry;
   expiry.idle_timeout = idle;
+  expiry.absolute_lifetime = absolute_lifetime;
   return expiry;
-}
-
-SessionChanges creating(Fields set = {}) {
-  SessionChanges changes;
-  changes.mode = SessionChanges::Mode::create;
-  changes.set = std::move(set);
-  return changes;
-}
-
-SessionChanges updating(Fields set = {}, std::vector<std::string> erase = {}) {
-  SessionChanges changes;
-  changes.mode = SessionChanges::Mode::update;
-  changes.set = std::move(set);
-  changes.erase = std::move(erase);
-  return changes;
 }
 
 std::chrono::milliseconds since(Clock::time_point start) {
@@ -186,7 +174,9 @@ void race(int n, Body body) {
   }
 }
 
+using test::creating;
 using test::message_of;
+using test::updating;
 
 // ---- values round-trip -------------------------------------------------------
 
@@ -578,51 +568,59 @@ TYPED_TEST(StoreConformanceTest, RegenerateOfDeadSessionIsGone) {
   EXPECT_EQ(store->count(), 1u);
 }
 
-TYPED_TEST(StoreConformanceTest, RegenerateRacingSaveLosesNothing) {
-  auto store = TypeParam::make(ExpiryOptions{});
+// 300 times: a session created with `initial` is regenerated while
+// `other(from)` runs on its old id at the same moment; the move must win,
+// the old id must be dead, and check(to, trial) judges what arrived.
+template <class Other, class Check>
+void race_regenerate(SessionStore& store, const Fields& initial, Other other, Check check) {
   for (int trial = 0; trial < 300; ++trial) {
     const std::string from = new_id();
     const std::string to = new_id();
-    ASSERT_EQ(store->save(from, creating({{"a", 1}})), SaveResult::saved);
+    ASSERT_EQ(store.save(from, creating(initial)), SaveResult::saved);
     RegenerateResult moved = RegenerateResult::gone;
-    SaveResult saved = SaveResult::exists;
     race(2, [&](int t) {
-      if (t == 0) moved = store->regenerate(from, to);
-      if (t == 1) saved = store->save(from, updating({{"b", 2}}));
+      if (t == 0) moved = store.regenerate(from, to);
+      if (t == 1) other(from);
     });
     ASSERT_EQ(moved, RegenerateResult::moved) << "trial " << trial;
-    // A save that landed before the move travelled with it; one after it was refused.
-    if (saved == SaveResult::saved) {
-      ASSERT_TRUE(same_fields({{"a", 1}, {"b", 2}}, store->load(to))) << "trial " << trial;
-    } else {
-      ASSERT_EQ(saved, SaveResult::gone) << "trial " << trial;
-      ASSERT_TRUE(same_fields({{"a", 1}}, store->load(to))) << "trial " << trial;
-    }
-    ASSERT_FALSE(store->exists(from)) << "trial " << trial;
+    check(to, trial);
+    if (::testing::Test::HasFatalFailure()) return;
+    ASSERT_FALSE(store.exists(from)) << "trial " << trial;
   }
+}
+
+TYPED_TEST(StoreConformanceTest, RegenerateRacingSaveLosesNothing) {
+  auto store = TypeParam::make(ExpiryOptions{});
+  SaveResult saved = SaveResult::exists;
+  race_regenerate(
+      *store, {{"a", 1}},
+      [&](const std::string& from) {
+        saved = store->save(from, updating({{"b", 2}}));
+      },
+      [&](const std::string& to, int trial) {
+        // A save that landed before the move travelled with it; one after it was refused.
+        if (saved == SaveResult::saved) {
+          ASSERT_TRUE(same_fields({{"a", 1}, {"b", 2}}, store->load(to))) << "trial " << trial;
+        } else {
+          ASSERT_EQ(saved, SaveResult::gone) << "trial " << trial;
+          ASSERT_TRUE(same_fields({{"a", 1}}, store->load(to))) << "trial " << trial;
+        }
+      });
 }
 
 TYPED_TEST(StoreConformanceTest, RegenerateRacingIncrementLosesNothing) {
   auto store = TypeParam::make(ExpiryOptions{});
-  for (int trial = 0; trial < 300; ++trial) {
-    const std::string from = new_id();
-    const std::string to = new_id();
-    ASSERT_EQ(store->save(from, creating({{"n", 1}})), SaveResult::saved);
-    RegenerateResult moved = RegenerateResult::gone;
-    std::optional<long long> counted;
-    race(2, [&](int t) {
-      if (t == 0) moved = store->regenerate(from, to);
-      if (t == 1) counted = store->increment(from, "n", 1, false);
-    });
-    ASSERT_EQ(moved, RegenerateResult::moved) << "trial " << trial;
-    // An acknowledged increment travelled with the move; one after it found no session.
-    const long long expected = counted ? 2 : 1;
-    if (counted) {
-      ASSERT_EQ(*counted, 2) << "trial " << trial;
-    }
-    ASSERT_TRUE(same_fields({{"n", expected}}, store->load(to))) << "trial " << trial;
-    ASSERT_FALSE(store->exists(from)) << "trial " << trial;
-  }
+  std::optional<long long> counted;
+  race_regenerate(
+      *store, {{"n", 1}}, [&](const std::string& from) { counted = store->increment(from, "n", 1, false); },
+      [&](const std::string& to, int trial) {
+        // An acknowledged increment travelled with the move; one after it found no session.
+        const long long expected = counted ? 2 : 1;
+        if (counted) {
+          ASSERT_EQ(*counted, 2) << "trial " << trial;
+        }
+        ASSERT_TRUE(same_fields({{"n", expected}}, store->load(to))) << "trial " << trial;
+      });
 }
 
 // ---- expiry (timings: "alive" checked well before a deadline, "dead" well after) ----
@@ -694,9 +692,7 @@ TYPED_TEST(StoreConformanceTest, ExistsCountAndIdsDoNotSlideExpiry) {
 }
 
 TYPED_TEST(StoreConformanceTest, AbsoluteLifetimeEndsEvenAnActiveSession) {
-  ExpiryOptions expiry = idle_expiry(1000ms);
-  expiry.absolute_lifetime = 500ms;
-  auto store = TypeParam::make(expiry);
+  auto store = TypeParam::make(idle_expiry(1000ms, 500ms));
   const std::string id = new_id();
   const std::string unused = new_id();
   const Clock::time_point before_create = Clock::now();
@@ -727,9 +723,7 @@ TYPED_TEST(StoreConformanceTest, AbsoluteLifetimeEndsEvenAnActiveSession) {
 }
 
 TYPED_TEST(StoreConformanceTest, RegenerateKeepsTheAbsoluteDeadline) {
-  ExpiryOptions expiry = idle_expiry(10000ms);
-  expiry.absolute_lifetime = 1000ms;
-  auto store = TypeParam::make(expiry);
+  auto store = TypeParam::make(idle_expiry(10000ms, 1000ms));
   const std::string from = new_id();
   const std::string to = new_id();
   ASSERT_EQ(store->save(from, creating({{"a", 1}})), SaveResult::saved);
@@ -746,29 +740,35 @@ TYPED_TEST(StoreConformanceTest, RegenerateKeepsTheAbsoluteDeadline) {
 
 // ---- touch / exists / destroy -------------------------------------------------------
 
+// `probe` (touch or exists) answers whether the session lives, through its
+// whole life, and never brings one into being.
+template <class Probe>
+void expect_probe_follows_liveness(SessionStore& store, Probe probe) {
+  const std::string id = new_id();
+  EXPECT_FALSE(probe(id));
+  EXPECT_FALSE(probe(id));
+  EXPECT_FALSE(store.exists(id));
+  EXPECT_FALSE(store.load(id).has_value());
+  ASSERT_EQ(store.save(id, creating({{"a", 1}})), SaveResult::saved);
+  EXPECT_TRUE(probe(id));
+  EXPECT_TRUE(same_fields({{"a", 1}}, store.load(id)));
+  ASSERT_TRUE(store.destroy(id));
+  EXPECT_FALSE(probe(id));
+  EXPECT_FALSE(store.load(id).has_value());
+}
+
 TYPED_TEST(StoreConformanceTest, TouchReportsLivenessAndCreatesNothing) {
   auto store = TypeParam::make(ExpiryOptions{});
-  const std::string id = new_id();
-  EXPECT_FALSE(store->touch(id));
-  EXPECT_FALSE(store->exists(id));
-  ASSERT_EQ(store->save(id, creating({{"a", 1}})), SaveResult::saved);
-  EXPECT_TRUE(store->touch(id));
-  EXPECT_TRUE(same_fields({{"a", 1}}, store->load(id)));
-  ASSERT_TRUE(store->destroy(id));
-  EXPECT_FALSE(store->touch(id));
-  EXPECT_FALSE(store->load(id).has_value());
+  expect_probe_follows_liveness(*store, [&](const std::string& id) { return store->touch(id); });
 }
 
 TYPED_TEST(StoreConformanceTest, ExistsReportsLivenessAndCreatesNothing) {
   auto store = TypeParam::make(ExpiryOptions{});
-  const std::string id = new_id();
-  EXPECT_FALSE(store->exists(id));
-  EXPECT_FALSE(store->exists(id));
-  EXPECT_FALSE(store->load(id).has_value());
-  ASSERT_EQ(store->save(id, creating()), SaveResult::saved);
-  EXPECT_TRUE(store->exists(id));
-  ASSERT_TRUE(store->destroy(id));
-  EXPECT_FALSE(store->exists(id));
+  expect_probe_follows_liveness(*store, [&](const std::string& id) { return store->exists(id); });
+  // A live session with no fields is as alive as any.
+  const std::string empty = new_id();
+  ASSERT_EQ(store->save(empty, creating()), SaveResult::saved);
+  EXPECT_TRUE(store->exists(empty));
 }
 
 TYPED_TEST(StoreConformanceTest, DestroyReturnsTrueThenFalse) {

@@ -12,34 +12,21 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <cmath>
 #include <cstddef>
-#include <cstdint>
-#include <exception>
-#include <limits>
 #include <memory>
-#include <optional>
-#include <set>
 #include <string>
-#include <string_view>
-#include <thread>
-#include <utility>
-#include <vector>
 
-#include "redis_session/error.hpp"
+#include "integration/conformance_traits.hpp"
 #include "redis_session/memory_store.hpp"
 #include "redis_session/redis_pool_store.hpp"
 #include "redis_session/session_store.hpp"
-#include "support/messages.hpp"
 #include "support/redis_server.hpp"
 
 namespace redis_session {
 namespace {
 
-constexpr std::size_t default_max_value_bytes = 1024 * 1024;
+using test::conformance_options;
+using test::default_max_value_bytes;
 
 struct MemoryStoreTraits {
   static constexpr const char* name = "memory";
@@ -54,28 +41,15 @@ struct MemoryStoreTraits {
   }
 };
 
-// One redis-server for the suite; each store gets a namespace of its own, so
-// tests see only their own keys. The pool is as wide as the widest test (16
-// threads), so the tests measure the store, not pool waits.
+// One redis-server for the suite, a namespace per store.
 template <class CodecOf>
-struct RedisPoolStoreTraitsOf {
-  static inline test::RedisServer* server = nullptr;
-  static void set_up_suite() { server = new test::RedisServer(); }
-  static void tear_down_suite() {
-    delete server;
-    server = nullptr;
-  }
+struct RedisPoolStoreTraitsOf : test::SuiteServer<test::RedisServer> {
   static std::unique_ptr<SessionStore> make(const ExpiryOptions& expiry,
                                             std::size_t max_value_bytes = default_max_value_bytes) {
-    static std::atomic<int> stores{0};
-    RedisPoolStoreOptions options;
+    RedisPoolStoreOptions options =
+        conformance_options(std::string("conformance") + CodecOf::name(), expiry, max_value_bytes);
     options.url = server->url();
-    options.key_namespace = std::string("conformance") + CodecOf::name() + std::to_string(stores++);
-    options.expiry = expiry;
-    options.max_value_bytes = max_value_bytes;
     options.codec = CodecOf::codec();
-    options.pool.max_open = 16;
-    options.pool.max_idle = 16;
     return std::make_unique<RedisPoolStore>(options);
   }
 };

@@ -19,7 +19,10 @@
 namespace redis_session {
 namespace {
 
-using Bits = std::array<std::uint8_t, 16>;
+using Bits = detail::SessionIdBits;
+
+// The test's own copy, so that a changed alphabet in the library fails here.
+const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 // The 6-bit value of a base64url character, or -1.
 int sextet(char c) {
@@ -103,30 +106,37 @@ TEST(SessionId, LengthConstantMatchesOutput) {
 }
 
 TEST(SessionId, EncodingIsCanonicalBase64url) {
-  // Re-encoding the decoded bits yields the same text, and all four possible
-  // last characters (2 data bits + 4 zero bits) occur.
-  constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  // Re-encoding the decoded bits (decoded by the test's own decoder) yields
+  // the same text, and all four possible last characters (2 data bits + 4
+  // zero bits) occur.
   std::unordered_set<char> last_chars;
   for (int i = 0; i < 2000; ++i) {
     std::string id = generate_session_id();
     std::optional<Bits> bits = decode(id);
     ASSERT_TRUE(bits) << id;
-    std::string again;
-    std::uint32_t acc = 0;
-    int n = 0;
-    for (std::uint8_t b : *bits) {
-      acc = (acc << 8) | b;
-      n += 8;
-      while (n >= 6) {
-        n -= 6;
-        again.push_back(alphabet[(acc >> n) & 0x3f]);
-      }
-    }
-    again.push_back(alphabet[(acc << (6 - n)) & 0x3f]);
-    ASSERT_EQ(again, id);
+    ASSERT_EQ(detail::encode_session_id(*bits), id);
     last_chars.insert(id.back());
   }
   EXPECT_EQ(last_chars, (std::unordered_set<char>{'A', 'Q', 'g', 'w'}));
+}
+
+TEST(SessionId, EncodingOfKnownBits) {
+  // Worked by hand from RFC 4648: each 3 bytes become 4 characters, the
+  // 16th byte's last 2 bits lead the 22nd character.
+  Bits zeros{};
+  EXPECT_EQ(detail::encode_session_id(zeros), std::string(22, 'A'));
+  Bits ones;
+  ones.fill(0xff);
+  EXPECT_EQ(detail::encode_session_id(ones), std::string(21, '_') + "w");
+  Bits counting{};
+  for (std::size_t i = 0; i < counting.size(); ++i) counting[i] = static_cast<std::uint8_t>(i);
+  EXPECT_EQ(detail::encode_session_id(counting), "AAECAwQFBgcICQoLDA0ODw");
+  for (const Bits& bits : {zeros, ones, counting}) EXPECT_EQ(decode(detail::encode_session_id(bits)), bits);
+}
+
+TEST(SessionId, AlphabetIsBase64url) {
+  EXPECT_EQ(session_id_alphabet, alphabet);
+  for (char c : session_id_alphabet) EXPECT_TRUE(in_alphabet(c)) << c;
 }
 
 TEST(SessionId, ConcurrentGenerationGivesDistinctIds) {
@@ -210,7 +220,6 @@ TEST(IsValidSessionId, AcceptsGeneratedIds) {
 }
 
 TEST(IsValidSessionId, AcceptsEveryAlphabetCharacterInside) {
-  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   for (char c : alphabet) {
     std::string id(21, c);
     id.push_back('Q');
@@ -243,6 +252,15 @@ TEST(IsValidSessionId, RejectsCharactersOutsideTheAlphabet) {
   }
 }
 
+TEST(IsValidSessionId, AcceptsExactlyTheAlphabetAmongAllBytes) {
+  for (int byte = 0; byte < 256; ++byte) {
+    const char c = static_cast<char>(byte);
+    std::string id(22, 'A');
+    id[10] = c;
+    EXPECT_EQ(is_valid_session_id(id), alphabet.find(c) != std::string::npos) << "byte " << byte;
+  }
+}
+
 TEST(IsValidSessionId, RejectsGlobAndSeparatorCharactersInAGeneratedId) {
   // What an attacker would try to smuggle into a key pattern or another
   // namespace: always in an id of the right length.
@@ -266,7 +284,6 @@ TEST(IsValidSessionId, NulInsideTheViewIsRejectedNotTruncated) {
 }
 
 TEST(IsValidSessionId, LastCharacterMustCarryZeroPaddingBits) {
-  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   int accepted = 0;
   for (char last : alphabet) {
     std::string id(21, 'a');

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The demo, from a fresh Debian 12 machine: installs what is missing, builds
-# the full demo server (examples/demo_server/) in Release, starts a throwaway redis-server on a free port in a
-# temp dir, and serves the demo in the foreground until Ctrl-C; everything it
-# started is stopped and removed on exit.
+# the full demo server (examples/demo_server/) in Release, starts a throwaway
+# redis-server on a free port in a temp dir, and serves the demo in the
+# foreground until Ctrl-C; everything it started is stopped and removed on exit.
 #
 #   examples/run-demo.sh                    # http://127.0.0.1:8080, sessions in Redis
 #   examples/run-demo.sh --store memory     # no Redis at all

@@ -6,8 +6,8 @@
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
-#include <redis_session/error.hpp>
 #include <redis_session/adapters/httplib.hpp>
+#include <redis_session/error.hpp>
 #include <redis_session/redis_pool_store.hpp>
 
 #include <iostream>

@@ -5,10 +5,12 @@
 
 #include <iostream>
 
+#include "example_support.hpp"
+
 int main(int argc, char** argv) {
-  using namespace redis_session;
-  try {
-    redis::Connection conn(redis::parse_url(argc > 1 ? argv[1] : "redis://127.0.0.1:6379/0"));
+  return example::run(argc, argv, [](const std::string& url) {
+    using namespace redis_session;
+    redis::Connection conn(redis::parse_url(url));
     std::cout << "connected to " << conn.endpoint() << "\n";
 
     conn.command({"SET", "example:greeting", "hello from redis_session"});
@@ -26,8 +28,5 @@ int main(int argc, char** argv) {
       std::cout << "typed server error: " << e.prefix() << "\n";
     }
     return 0;
-  } catch (const Error& e) {
-    std::cerr << "error (" << e.code() << "): " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

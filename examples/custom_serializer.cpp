@@ -20,7 +20,11 @@
 #include <string>
 #include <string_view>
 
+#include "example_support.hpp"
+
 namespace {
+
+using example::expect;
 
 using Key = std::array<unsigned char, 32>;
 
@@ -118,23 +122,15 @@ std::string printable(const std::string& bytes) {
   return out.size() > 60 ? out.substr(0, 60) + "... (" + std::to_string(bytes.size()) + " bytes)" : out;
 }
 
-void expect(bool ok, const char* what) {
-  if (!ok) {
-    std::cerr << "unexpected: " << what << "\n";
-    std::exit(1);
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace redis_session;
-  const std::string url = argc > 1 ? argv[1] : "redis://127.0.0.1:6379/0";
-  // In production the key comes from a secret store, never from the source.
-  Key key{};
-  for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<unsigned char>(i * 7 + 1);
+  return example::run(argc, argv, [](const std::string& url) {
+    using namespace redis_session;
+    // In production the key comes from a secret store, never from the source.
+    Key key{};
+    for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<unsigned char>(i * 7 + 1);
 
-  try {
     // Yesterday's deployment: the default JSON codec.
     RedisPoolStoreOptions old_options;
     old_options.url = url;
@@ -202,8 +198,5 @@ int main(int argc, char** argv) {
 
     store.destroy(id);
     return 0;
-  } catch (const Error& e) {
-    std::cerr << "error (" << e.code() << "): " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

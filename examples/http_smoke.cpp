@@ -6,7 +6,7 @@
 // replaced by the server's base URL and "{url}" by Redis's), and finally
 // stops the server with SIGTERM and expects a clean exit.
 //
-// Usage: http_smoke [--redis] [--check demo|demo-memory|httplib]
+// Usage: http_smoke [--redis] [--check demo|demo-memory|example|httplib]
 //                   [--run PROGRAM ARGS...] --server SERVER ARGS...
 #include <fcntl.h>
 #include <poll.h>
@@ -178,6 +178,8 @@ void check_common_demo(const Target& t, bool redis) {
             r.set_cookie.find("SameSite=Lax") != std::string::npos && r.set_cookie.find("Path=/") != std::string::npos,
         "the first count sets an HttpOnly, SameSite=Lax sid cookie", r.set_cookie);
   check(r.header(http::field::cache_control) == "no-store", "session responses are Cache-Control: no-store");
+  check(r.header(http::field::vary) == "Cookie", "a response with Set-Cookie has Vary: Cookie",
+        r.header(http::field::vary));
   const std::string first_id = c.cookie;
   r = c.get("/count");
   check(r.status == 200 && r.body == "2", "GET /count with the cookie gives 2", describe(r));
@@ -325,6 +327,16 @@ void check_common_demo(const Target& t, bool redis) {
   check(r.keep_alive, "responses keep the connection alive");
 }
 
+// After Redis is back: whether GET `target` is a 200 again within 5 s (the
+// pool reconnects on the next request; no restart of the server).
+bool answers_200_again(Client& c, const std::string& target) {
+  for (int i = 0; i < 50; ++i) {
+    if (c.get(target).status == 200) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
 void check_outage(const Target& t) {
   // Redis goes away: 503 from session routes, the server stays up, and it
   // recovers by itself when Redis is back.
@@ -346,15 +358,51 @@ void check_outage(const Target& t) {
   check(r.status == 200 && r.body.find("redis_session_demo_store_errors_total 3") != std::string::npos,
         "/metrics counts the store errors", r.body.substr(0, 200));
   t.redis->start();
-  bool healthy = false;
-  for (int i = 0; i < 50 && !healthy; ++i) {
-    healthy = c.get("/healthz").status == 200;
-    if (!healthy) std::this_thread::sleep_for(100ms);
-  }
-  check(healthy, "after Redis is back, /healthz is 200 again");
+  check(answers_200_again(c, "/healthz"), "after Redis is back, /healthz is 200 again");
   c.cookie.clear();
   r = c.get("/count");
   check(r.status == 200 && r.body == "1", "after Redis is back, sessions work", describe(r));
+}
+
+// examples/session_demo.cpp: the example to copy, on Redis.
+void check_example(const Target& t) {
+  Client c(t.host, t.port);
+  Reply r = c.get("/name");
+  check(r.status == 200 && r.body == "\n", "example: GET /name of a new visitor is empty", describe(r));
+  check(r.set_cookie.empty(), "example: an untouched new session sets no cookie", r.set_cookie);
+  r = c.get("/count");
+  check(r.status == 200 && r.body == "1\n" && !c.cookie.empty() && r.set_cookie.find("HttpOnly") != std::string::npos,
+        "example: GET /count is 1 and sets an HttpOnly cookie", describe(r) + " " + r.set_cookie);
+  check(r.header(http::field::cache_control) == "no-store" && r.header(http::field::vary) == "Cookie",
+        "example: the Set-Cookie comes with Cache-Control: no-store and Vary: Cookie");
+  r = c.get("/count");
+  check(r.status == 200 && r.body == "2\n" && r.set_cookie.empty(), "example: GET /count again is 2, no new cookie",
+        describe(r));
+  check(r.header(http::field::vary).empty(), "example: no Vary without a Set-Cookie", r.header(http::field::vary));
+  r = c.request(http::verb::put, "/name", "ann");
+  check(r.status == 204 && r.set_cookie.empty(), "example: PUT /name is 204", describe(r));
+  r = c.get("/name");
+  check(r.status == 200 && r.body == "ann\n", "example: GET /name gives it back", describe(r));
+  r = c.request(http::verb::put, "/name", std::string("a\x01b"));
+  check(r.status == 400, "example: PUT /name with a control character is 400", describe(r));
+  r = c.get("/nope");
+  check(r.status == 404, "example: an unknown route is 404", describe(r));
+  const std::string id = c.cookie;
+  r = c.request(http::verb::post, "/logout");
+  check(r.status == 200 && r.set_cookie.find("Max-Age=0") != std::string::npos && c.cookie.empty() &&
+            r.header(http::field::cache_control) == "no-store",
+        "example: POST /logout clears the cookie", describe(r) + " " + r.set_cookie);
+  c.cookie = id;
+  r = c.get("/name");
+  check(r.status == 200 && r.body == "\n", "example: the logged-out id opens nothing", describe(r));
+  c.cookie.clear();
+  t.redis->stop();
+  r = c.get("/count");
+  check(r.status == 503 && r.set_cookie.empty() && r.header(http::field::retry_after) == "1" &&
+            r.body.find("session store unavailable") != std::string::npos,
+        "example: with Redis down, GET /count is 503 with Retry-After and no cookie", describe(r));
+  t.redis->start();
+  check(answers_200_again(c, "/count"), "example: after Redis is back, sessions work");
 }
 
 void check_httplib(const Target& t) {
@@ -462,13 +510,13 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  const std::set<std::string> known{"", "demo", "demo-memory", "httplib"};
+  const std::set<std::string> known{"", "demo", "demo-memory", "example", "httplib"};
   if (server_args.empty() || !known.count(check_name) || (check_name.empty() == run_args.empty())) {
-    std::cerr << "usage: http_smoke [--redis] (--check demo|demo-memory|httplib | --run PROGRAM ARGS...) "
+    std::cerr << "usage: http_smoke [--redis] (--check demo|demo-memory|example|httplib | --run PROGRAM ARGS...) "
                  "--server SERVER ARGS...\n";
     return 2;
   }
-  if ((check_name == "demo" || check_name == "httplib") && !with_redis) {
+  if ((check_name == "demo" || check_name == "example" || check_name == "httplib") && !with_redis) {
     std::cerr << "http_smoke: --check " << check_name << " needs --redis\n";
     return 2;
   }
@@ -515,6 +563,8 @@ int main(int argc, char** argv) {
       if (check_name == "demo" || check_name == "demo-memory") {
         check_common_demo(target, check_name == "demo");
         if (check_name == "demo") check_outage(target);
+      } else if (check_name == "example") {
+        check_example(target);
       } else if (check_name == "httplib") {
         check_httplib(target);
       } else {

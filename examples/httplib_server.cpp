@@ -6,8 +6,8 @@
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <redis_session/adapters/httplib.hpp>
 #include <redis_session/error.hpp>
-#include <redis_session/httplib.hpp>
 #include <redis_session/redis_pool_store.hpp>
 
 #include <iostream>
@@ -76,24 +76,24 @@ int main(int argc, char** argv) {
   httplib::Server server;
   server.Get("/count", [&](const httplib::Request& req, httplib::Response& res) {
     try {
-      rs::Session session = rs::httplib_adapter::open(manager, req);
+      rs::Session session = rs::adapters::httplib::open(manager, req);
       res.set_content(std::to_string(session.increment("count")), "text/plain");
-      rs::httplib_adapter::commit(manager, session, res);
+      rs::adapters::httplib::commit(manager, session, res);
     } catch (const rs::Error& e) {
       res.headers.clear();  // a Set-Cookie of a failed request must not go out
-      rs::httplib_adapter::store_unavailable(res, e);
+      rs::adapters::httplib::store_unavailable(res, e);
     }
   });
   server.Get("/session", [&](const httplib::Request& req, httplib::Response& res) {
     try {
-      rs::Session session = rs::httplib_adapter::open(manager, req);
+      rs::Session session = rs::adapters::httplib::open(manager, req);
       nlohmann::json fields = nlohmann::json::object();
       for (const auto& [name, value] : session.fields()) fields[name] = value;
       res.set_content(fields.dump(), "application/json");
-      rs::httplib_adapter::commit(manager, session, res);
+      rs::adapters::httplib::commit(manager, session, res);
     } catch (const rs::Error& e) {
       res.headers.clear();
-      rs::httplib_adapter::store_unavailable(res, e);
+      rs::adapters::httplib::store_unavailable(res, e);
     }
   });
 

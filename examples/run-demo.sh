@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # The demo, from a fresh Debian 12 machine: installs what is missing, builds
-# session_demo in Release, starts a throwaway redis-server on a free port in a
-# temp dir, and serves the demo in the foreground until Ctrl-C; everything it
-# started is stopped and removed on exit.
+# the full demo server (examples/demo_server/) in Release, starts a throwaway
+# redis-server on a free port in a temp dir, and serves the demo in the
+# foreground until Ctrl-C; everything it started is stopped and removed on exit.
 #
 #   examples/run-demo.sh                    # http://127.0.0.1:8080, sessions in Redis
 #   examples/run-demo.sh --store memory     # no Redis at all
 #   examples/run-demo.sh --listen 0.0.0.0:9000 --threads 4 --idle-timeout 600
 #   examples/run-demo.sh --smoke            # start, curl a few routes, stop, exit 0 (for CI)
 #
-# Arguments other than --smoke go to session_demo (see session_demo --help);
+# Arguments other than --smoke go to demo_server (see demo_server --help);
 # with --redis URL the demo uses that server and none is started.
 # REDIS_SESSION_DEMO_SMOKE=1 is the same as --smoke.
 set -euo pipefail
@@ -38,8 +38,8 @@ gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
 cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DREDIS_SESSION_BUILD_TESTS=OFF \
       -DREDIS_SESSION_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target session_demo
-demo=$build/examples/session_demo
+cmake --build "$build" -j "$(nproc)" --target demo_server
+demo=$build/examples/demo_server
 
 tmp=$(mktemp -d)
 redis_pid=""
@@ -90,7 +90,7 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 cat "$tmp/demo.out"
-[ -n "$url" ] || { echo "smoke: session_demo did not start"; exit 1; }
+[ -n "$url" ] || { echo "smoke: demo_server did not start"; exit 1; }
 
 jar=$tmp/cookies
 fail() { echo "smoke: FAIL: $*"; exit 1; }
@@ -120,5 +120,5 @@ kill -TERM "$demo_pid"
 status=0
 wait "$demo_pid" || status=$?
 demo_pid=""
-[ "$status" = 0 ] || fail "session_demo exited $status on SIGTERM"
-echo "smoke: session_demo stopped cleanly; demo smoke test passed"
+[ "$status" = 0 ] || fail "demo_server exited $status on SIGTERM"
+echo "smoke: demo_server stopped cleanly; demo smoke test passed"

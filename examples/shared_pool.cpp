@@ -13,7 +13,11 @@
 #include <thread>
 #include <vector>
 
+#include "example_support.hpp"
+
 namespace {
+
+using example::expect;
 
 void print_stats(const char* when, const redis_session::ConnectionPool& pool) {
   const redis_session::PoolStats s = pool.stats();
@@ -21,25 +25,17 @@ void print_stats(const char* when, const redis_session::ConnectionPool& pool) {
             << " created=" << s.created << " closed=" << s.closed_total() << " timeouts=" << s.timeouts << "\n";
 }
 
-void expect(bool ok, const char* what) {
-  if (!ok) {
-    std::cerr << "unexpected: " << what << "\n";
-    std::exit(1);
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace redis_session;
-  using namespace std::chrono_literals;
-  try {
+  return example::run(argc, argv, [](const std::string& url) {
+    using namespace redis_session;
+    using namespace std::chrono_literals;
     PoolOptions pool_options;
     pool_options.max_open = 4;  // the whole process's budget of Redis connections
     pool_options.max_idle = 4;
     pool_options.acquire_timeout = 500ms;
-    std::shared_ptr<ConnectionPool> pool =
-        make_connection_pool(redis::parse_url(argc > 1 ? argv[1] : "redis://127.0.0.1:6379/0"), pool_options);
+    std::shared_ptr<ConnectionPool> pool = make_connection_pool(redis::parse_url(url), pool_options);
 
     RedisPoolStoreOptions carts_options;
     carts_options.shared_pool = pool;  // url, connection and pool options are then unused
@@ -91,8 +87,5 @@ int main(int argc, char** argv) {
     logins.clear();
     print_stats("at the end         ", *pool);
     return 0;
-  } catch (const Error& e) {
-    std::cerr << "error (" << e.code() << "): " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -12,38 +12,21 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <type_traits>
+
+#include "example_support.hpp"
 
 namespace {
 
-const char* to_string(redis_session::SaveResult r) {
-  switch (r) {
-    case redis_session::SaveResult::saved:
-      return "saved";
-    case redis_session::SaveResult::gone:
-      return "gone";
-    case redis_session::SaveResult::exists:
-      return "exists";
-  }
-  return "?";
-}
+using example::expect;
 
-const char* to_string(redis_session::RegenerateResult r) {
-  switch (r) {
-    case redis_session::RegenerateResult::moved:
-      return "moved";
-    case redis_session::RegenerateResult::gone:
-      return "gone";
-    case redis_session::RegenerateResult::exists:
-      return "exists";
-  }
-  return "?";
-}
-
-void expect(bool ok, const char* what) {
-  if (!ok) {
-    std::cerr << "unexpected: " << what << "\n";
-    std::exit(1);
-  }
+// SaveResult and RegenerateResult: done, or the session is gone, or the
+// target id exists already.
+template <class Result>
+const char* to_string(Result r) {
+  if (r == Result::gone) return "gone";
+  if (r == Result::exists) return "exists";
+  return std::is_same_v<Result, redis_session::SaveResult> ? "saved" : "moved";
 }
 
 std::string show(const std::optional<redis_session::Fields>& fields) {
@@ -56,11 +39,11 @@ std::string show(const std::optional<redis_session::Fields>& fields) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace redis_session;
-  using namespace std::chrono_literals;
-  try {
+  return example::run(argc, argv, [](const std::string& url) {
+    using namespace redis_session;
+    using namespace std::chrono_literals;
     RedisPoolStoreOptions options;
-    options.url = argc > 1 ? argv[1] : "redis://127.0.0.1:6379/0";
+    options.url = url;
     options.key_namespace = "example:basics";
     options.expiry.idle_timeout = 30min;    // sliding: each load/save/increment restarts it
     options.expiry.absolute_lifetime = 8h;  // and a hard deadline however active
@@ -126,8 +109,5 @@ int main(int argc, char** argv) {
     std::cout << "pool: " << stats.open << " open, " << stats.acquires << " acquires, " << store.round_trips()
               << " round trips\n";
     return 0;
-  } catch (const Error& e) {
-    std::cerr << "error (" << e.code() << "): " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

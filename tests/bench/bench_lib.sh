@@ -1,7 +1,41 @@
 # Shell helpers for the benchmark scripts run by hand (http_bench.sh,
 # profile_http.sh, plot_store_bench.sh); sourced, not run. The caller sets
 # $work (a temp dir it removes) and kills the processes whose pids these
-# helpers leave in $work/*.pid.
+# helpers leave in $work/*.pid, or calls bench_workdir, which does both.
+
+# bench_workdir: a fresh $work, removed on exit after every process whose pid
+# is in $work/*.pid or in the array `pids` is stopped.
+bench_workdir() {
+  work=$(mktemp -d)
+  pids=()
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+bench_cleanup() {
+  for pid in "${pids[@]}" $(cat "$work"/*.pid 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+
+# build_http_servers: the two servers the HTTP benchmarks compare, in Release
+# in $build; sets demo_bin (examples/demo_server/) and reference_bin
+# (http_reference.cpp).
+build_http_servers() {
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DREDIS_SESSION_BUILD_BENCHMARKS=ON >/dev/null
+  cmake --build "$build" --target demo_server http_reference -j2 >/dev/null
+  demo_bin=$build/examples/demo_server
+  reference_bin=$build/tests/bench/http_reference
+}
+
+# bench_session URL: the benchmarks' session, made through the demo at URL:
+# three fields (count, color, cart). Sets sid to its id.
+bench_session() {
+  local jar=$work/jar
+  curl -sf -c "$jar" -b "$jar" "$1/count" >/dev/null
+  curl -sf -c "$jar" -b "$jar" -X PUT -d '"blue"' "$1/session/color" >/dev/null
+  curl -sf -c "$jar" -b "$jar" -X PUT -d '[1,2,3]' "$1/session/cart" >/dev/null
+  sid=$(awk '$6 == "sid" {print $7}' "$jar")
+}
 
 # A free TCP port on 127.0.0.1 right now.
 free_port() {

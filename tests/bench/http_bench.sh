@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# End-to-end HTTP benchmark, run by hand (not by ctest): session_demo against
-# http_reference (the same routes and Redis work written by hand with Beast
-# and hiredis) and against a Node stack (koa 3 + koa-generic-session +
+# End-to-end HTTP benchmark, run by hand (not by ctest): the demo server
+# (examples/demo_server/) against http_reference (the same routes and Redis
+# work written by hand with Beast and hiredis) and against a Node stack (koa 3 + koa-generic-session +
 # koa-redis), all on one throwaway redis-server, runs alternated A B A B so
 # drift on a shared machine hits both sides alike.
 #
 #   tests/bench/http_bench.sh
+#   tests/bench/http_bench.sh --quick   # DURATION=2 RSS_REQUESTS=100000: a first look
 #
 # Environment: THREADS (server threads, default 2), DURATION (seconds per
 # wrk run, default 5), ROUNDS (alternations, default 3), RSS_REQUESTS
@@ -15,7 +16,7 @@
 # Prints one line per run (req/s, p50, p99), then per route and connection
 # count ratio=<demo/reference> (median of the rounds' paired ratios), the
 # Redis round trips per request (counted by a small proxy between the servers
-# and Redis), the RSS growth of session_demo over RSS_REQUESTS requests, and
+# and Redis), the RSS growth of demo_server over RSS_REQUESTS requests, and
 # the Node comparison. Exits 1 when a check or a goal fails.
 #
 # On a machine shared with other work, `nice -n -10 tests/bench/http_bench.sh`
@@ -25,6 +26,12 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+if [ "${1:-}" = --quick ]; then
+  : "${DURATION:=2}" "${RSS_REQUESTS:=100000}"
+elif [ $# -gt 0 ]; then
+  echo "usage: tests/bench/http_bench.sh [--quick]" >&2
+  exit 2
+fi
 build=${BUILD_DIR:-$root/build/bench}
 threads=${THREADS:-2}
 duration=${DURATION:-5}
@@ -33,27 +40,14 @@ rss_requests=${RSS_REQUESTS:-1000000}
 node_workers=${NODE_WORKERS:-1}
 status=0
 
-"$root/cmake/install-deps.sh" wrk curl python3
-command -v node >/dev/null && command -v npm >/dev/null || "$root/cmake/install-deps.sh" nodejs npm
-
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DREDIS_SESSION_BUILD_BENCHMARKS=ON >/dev/null
-cmake --build "$build" --target session_demo http_reference -j2 >/dev/null
-demo_bin=$build/examples/session_demo
-reference_bin=$build/tests/bench/http_reference
-(cd "$root/tests/bench/node" && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; })
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}" $(cat "$work"/*.pid 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # shellcheck source=tests/bench/bench_lib.sh
 source "$root/tests/bench/bench_lib.sh"
+
+"$root/cmake/install-deps.sh" wrk curl python3
+command -v node >/dev/null && command -v npm >/dev/null || "$root/cmake/install-deps.sh" nodejs npm
+build_http_servers
+(cd "$root/tests/bench/node" && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; })
+bench_workdir
 
 # ------------------------------------------------------------------ Redis
 
@@ -159,11 +153,7 @@ reference_pid=$(cat "$work/reference.pid")
 # The benchmark's session, made through the demo: three fields. The
 # reference reads the same hash (same keys and layout), so both answer the
 # same body.
-jar=$work/jar
-curl -sf -c "$jar" -b "$jar" "$demo/count" >/dev/null
-curl -sf -c "$jar" -b "$jar" -X PUT -d '"blue"' "$demo/session/color" >/dev/null
-curl -sf -c "$jar" -b "$jar" -X PUT -d '[1,2,3]' "$demo/session/cart" >/dev/null
-sid=$(awk '$6 == "sid" {print $7}' "$jar")
+bench_session "$demo"
 cookie="Cookie: sid=$sid"
 demo_body=$(curl -sf -H "$cookie" "$demo/session")
 reference_body=$(curl -sf -H "$cookie" "$reference/session")
@@ -341,7 +331,7 @@ rss_after=$(awk '/VmRSS/ {print $2}' /proc/"$demo_pid"/status)
 growth=$((rss_after - rss_before))
 rss_verdict=$(awk -v g="$growth" 'BEGIN { print (g < 5120) ? "ok  " : "FAIL" }')
 [ "$rss_verdict" = FAIL ] && status=1
-echo "$rss_verdict session_demo RSS: $rss_start kB after warm-up, $rss_before kB before and $rss_after kB after" \
+echo "$rss_verdict demo_server RSS: $rss_start kB after warm-up, $rss_before kB before and $rss_after kB after" \
   "$done_requests more requests (/session, /count, /plain at -c50): growth $growth kB (limit 5120 kB)"
 
 # ------------------------------------------------------------------ Node
@@ -369,7 +359,7 @@ node_ratio=$(median <"$work/node_ratios")
 node_cpu_ratio=$(median <"$work/node_cpu_ratios")
 node_verdict=$(awk -v r="$node_ratio" 'BEGIN { print (r >= 2.5) ? "goal >= 2.5 met" : "goal >= 2.5 MISSED" }')
 [[ $node_verdict == *MISSED* ]] && status=1
-echo "session read, wrk -t2 -c50: session_demo vs koa ($node_workers process(es)): ratio=$node_ratio  $node_verdict" \
+echo "session read, wrk -t2 -c50: demo_server vs koa ($node_workers process(es)): ratio=$node_ratio  $node_verdict" \
   "(server CPU per request, node / demo: cpu_ratio=$node_cpu_ratio)"
 
 if [ -e "$work/wrk_failed" ]; then

@@ -1,25 +1,24 @@
 // The hand-written limit for the end-to-end benchmark (tests/bench/http_bench.sh):
-// a Boost.Beast server with session_demo's GET /plain, /session and /count,
-// the same cookie, and the same Redis work that session_demo's RedisPoolStore
+// a Boost.Beast server with demo_server's GET /plain, /session and /count,
+// the same cookie, and the same Redis work that demo_server's RedisPoolStore
 // sends (same keys, same hash layout, same increment script, same round
 // trips), written the smallest way: one blocking hiredis context per thread,
-// none of the library. A baseline, not a product: no TLS, no pool, no
-// retries, no codec (stored values already are JSON text and go out as they are).
+// none of the library but its script texts and id generator. A baseline, not
+// a product: no TLS, no pool, no retries, no codec (stored values already are JSON text and go out as they are).
 //
 //   http_reference [--listen HOST:PORT] [--redis redis://[:password@]host[:port][/db]]
 //                  [--threads N] [--self-test]
 //
-// Threading is session_demo's: one io_context run by --threads threads, each
+// Threading is demo_server's: one io_context run by --threads threads, each
 // connection on its own strand, the same timeouts; so demo / reference
 // measures the library and nothing else. --self-test serves, checks the
 // routes once over HTTP (ctest), and exits.
 //
-// Per request, as session_demo (idle timeout 24 h, no absolute lifetime):
+// Per request, as demo_server (idle timeout 24 h, no absolute lifetime):
 //   /plain     nothing
 //   /session   a well-formed cookie: HGETALL + PEXPIRE pipelined (1 round trip); body: the fields as JSON
 //   /count     a well-formed cookie: that load (1), then EVALSHA increment (1); no cookie: the EVALSHA only
 #include <hiredis/hiredis.h>
-#include <sys/random.h>
 
 #include <algorithm>
 #include <boost/asio/connect.hpp>
@@ -46,6 +45,7 @@
 // table of strings, no library code runs), so both servers run the very same
 // increment script, whatever it becomes.
 #include "redis_session/detail/lua_scripts.hpp"
+#include "redis_session/session_id.hpp"
 
 namespace {
 
@@ -154,39 +154,8 @@ class ThreadRedis {
 
 // ------------------------------------------------------------------ sessions
 
-constexpr char id_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-// 128 bits from getrandom() as 22 base64url characters, as the library's ids.
-std::string new_id() {
-  std::uint8_t bytes[16];
-  for (std::size_t got = 0; got < sizeof bytes;) {
-    ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n > 0) got += static_cast<std::size_t>(n);
-  }
-  std::string id;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (std::uint8_t b : bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      id.push_back(id_alphabet[(acc >> bits) & 0x3f]);
-    }
-  }
-  id.push_back(id_alphabet[(acc << (6 - bits)) & 0x3f]);
-  return id;
-}
-
-bool valid_id(std::string_view id) {
-  if (id.size() != 22) return false;
-  for (char c : id) {
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
-      return false;
-    }
-  }
-  return id.back() == 'A' || id.back() == 'Q' || id.back() == 'g' || id.back() == 'w';
-}
+// Ids are the library's (src/session_id.cpp is compiled in): the same
+// generator and the same shape check, so both servers spend the same on them.
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -208,7 +177,7 @@ std::string_view cookie_id(const Request& req) {
       if (eq == std::string_view::npos || trim(pair.substr(0, eq)) != "sid") continue;
       std::string_view value = trim(pair.substr(eq + 1));
       if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
-      if (!valid_id(value)) continue;
+      if (!redis_session::is_valid_session_id(value)) continue;
       if (!found.empty() && found != value) return {};
       found = value;
     }
@@ -286,7 +255,7 @@ void count(const Config& config, const Request& req, Response& res) {
   bool new_cookie = false;
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (!exists) {
-      id = new_id();
+      id = redis_session::generate_session_id();
       new_cookie = true;
     }
     const std::string key = "session:" + id;
@@ -421,7 +390,7 @@ bool self_test(const tcp::endpoint& endpoint) {
          "GET /count with it answers 2 and sets no cookie (" + second.body() + ")");
   Response session = get("/session", cookie);
   expect(session.body() == R"({"count":2})", "GET /session shows the session (" + session.body() + ")");
-  Response unknown = get("/session", "sid=" + new_id());
+  Response unknown = get("/session", "sid=" + redis_session::generate_session_id());
   expect(unknown.body() == "{}" && unknown[http::field::set_cookie].empty(),
          "GET /session with an unknown id answers {} (" + unknown.body() + ")");
   Response none = get("/session", "");

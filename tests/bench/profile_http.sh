@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instructions per request, session_demo against http_reference, counted by
+# Instructions per request, the demo server against http_reference, counted by
 # valgrind's callgrind in the server process (run by hand, not by ctest).
 # Instruction counts do not move with the neighbours on a shared machine, so
 # this is how a gap in http_bench.sh is found and a fix is checked.
@@ -22,21 +22,12 @@ build=${BUILD_DIR:-$root/build/bench}
 requests=${REQUESTS:-2000}
 warmup=${WARMUP:-200}
 
-"$root/cmake/install-deps.sh" valgrind curl python3
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DREDIS_SESSION_BUILD_BENCHMARKS=ON >/dev/null
-cmake --build "$build" --target session_demo http_reference -j2 >/dev/null
-
-work=$(mktemp -d)
-cleanup() {
-  for f in "$work"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # shellcheck source=tests/bench/bench_lib.sh
 source "$root/tests/bench/bench_lib.sh"
+
+"$root/cmake/install-deps.sh" valgrind curl python3
+build_http_servers
+bench_workdir
 start_redis
 
 # The client: warm-up, zero, the measured requests, dump. Exits non-zero on
@@ -65,14 +56,11 @@ serve() {
     "$2" --listen 127.0.0.1:0 --redis "$redis_url" --threads 1
 }
 
-demo=$(serve demo "$build/examples/session_demo")
-reference=$(serve reference "$build/tests/bench/http_reference")
+demo=$(serve demo "$demo_bin")
+reference=$(serve reference "$reference_bin")
 
-jar=$work/jar
-curl -sf -c "$jar" -b "$jar" "$demo/count" >/dev/null
-curl -sf -c "$jar" -b "$jar" -X PUT -d '"blue"' "$demo/session/color" >/dev/null
-curl -sf -c "$jar" -b "$jar" -X PUT -d '[1,2,3]' "$demo/session/cart" >/dev/null
-cookie="sid=$(awk '$6 == "sid" {print $7}' "$jar")"
+bench_session "$demo"
+cookie="sid=$sid"
 
 # instructions NAME: the Ir total of the newest dump of that server, after
 # the last one read.

@@ -1,6 +1,6 @@
 #pragma once
-// Test helpers for the reliability suite: the demo server (examples/
-// session_demo.cpp) as a child process, raw HTTP exchanges over a socket
+// Test helpers for the reliability suite: the full demo server
+// (examples/demo_server/) as a child process, raw HTTP exchanges over a socket
 // (bytes exactly as given: CR, LF and NUL included), and a MONITOR client
 // that records every command a redis-server executes, with its arguments.
 //

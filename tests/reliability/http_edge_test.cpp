@@ -1,5 +1,5 @@
 // Scenario 6 of the reliability suite: hostile input at the HTTP edge. The
-// demo server (examples/session_demo.cpp) runs as a child process against a
+// demo server (examples/demo_server/) runs as a child process against a
 // throwaway redis-server, and raw sockets send it what a browser never would:
 // overlong cookies, CR/LF/NUL inside them, glob characters, hundreds of
 // duplicate session cookies, other namespaces' keys and "session:..." as ids,
@@ -37,14 +37,14 @@
 #include "support/redis_server.hpp"
 
 #ifndef REDIS_SESSION_DEMO_PATH
-#error "REDIS_SESSION_DEMO_PATH must name the session_demo executable"
+#error "REDIS_SESSION_DEMO_PATH must name the demo_server executable"
 #endif
 
 namespace redis_session {
 namespace {
 
-using test::HttpResult;
 using test::http_request;
+using test::HttpResult;
 using test::raw_http;
 using test::set_cookie_value;
 
@@ -159,6 +159,16 @@ class HttpEdgeTest : public ::testing::Test {
         EXPECT_NE(id, victim_) << "the victim's id was handed out";
         EXPECT_NE(c.find("; HttpOnly"), std::string::npos) << c;
       }
+      // A Set-Cookie no cache may keep or hand to another visitor; Vary
+      // only then (the demo's own caching headers are its business).
+      const std::string head = test::lower(r.head) + "\r\n";
+      const bool vary_cookie = head.find("\r\nvary: cookie\r\n") != std::string::npos;
+      if (!r.set_cookies.empty()) {
+        EXPECT_TRUE(vary_cookie) << r.head;
+        EXPECT_NE(head.find("\r\ncache-control: no-store\r\n"), std::string::npos) << r.head;
+      } else {
+        EXPECT_EQ(head.find("\r\nvary:"), std::string::npos) << r.head;
+      }
       if (h.check) h.check(r);
       ASSERT_TRUE(demo_->alive()) << "the demo died: " << demo_->how_it_ended();
     }
@@ -184,7 +194,9 @@ class HttpEdgeTest : public ::testing::Test {
   std::vector<std::pair<std::string, int>> answered_;
 };
 
-std::string cookie_header(const std::string& value) { return "Cookie: " + value + "\r\n"; }
+std::string cookie_header(const std::string& value) {
+  return "Cookie: " + value + "\r\n";
+}
 
 // ---------------------------------------------------------------- cookies
 
@@ -201,7 +213,7 @@ TEST_F(HttpEdgeTest, HostileCookiesAreAnsweredAndNeverReachRedisUnchecked) {
   }
   std::string many_headers;
   for (int i = 0; i < 100; ++i) many_headers += cookie_header("sid=" + generate_session_id());
-  const std::string overlong_soft = "sid=" + victim_ + "; pad=" + std::string(9000, 'x');  // over 8 KiB: ignored
+  const std::string overlong_soft = "sid=" + victim_ + "; pad=" + std::string(9000, 'x');   // over 8 KiB: ignored
   const std::string overlong_hard = "sid=" + victim_ + "; pad=" + std::string(20000, 'x');  // over 16 KiB: 431
 
   auto get = [](const std::string& headers) { return http_request("GET", "/count", headers); };
@@ -220,15 +232,20 @@ TEST_F(HttpEdgeTest, HostileCookiesAreAnsweredAndNeverReachRedisUnchecked) {
       {"a star inside a 22-character id", get(cookie_header("sid=" + star_in_id)), ok, fresh_id_not("")},
       {"a dot inside (a store id, not a session id)", get(cookie_header("sid=" + mine_.substr(0, 21) + ".")), ok,
        fresh_id_not("")},
-      {"percent-encoded id", get(cookie_header("sid=%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41")),
-       ok, fresh_id_not("")},
+      {"percent-encoded id",
+       get(cookie_header("sid=%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41%41")), ok,
+       fresh_id_not("")},
       {"the cookie name in capitals", get(cookie_header("SID=" + victim_)), ok, fresh_id_not(victim_)},
       {"a NUL inside the id", get(cookie_header("sid=" + with_nul)), {400}},
       {"DEL inside the id", get(cookie_header("sid=" + victim_.substr(0, 21) + "\x7f")), {400}},
       {"a bare CR inside the cookie", get("Cookie: sid=" + victim_ + "\rSet-Cookie: evil=1\r\n"), {400}},
-      {"a bare LF inside the cookie", get("Cookie: sid=" + victim_ + "\nX-Evil: 1\r\n"), {200, 400},
+      {"a bare LF inside the cookie",
+       get("Cookie: sid=" + victim_ + "\nX-Evil: 1\r\n"),
+       {200, 400},
        [](const HttpResult& r) { EXPECT_EQ(r.head.find("X-Evil"), std::string::npos); }},
-      {"CRLF and a folded line (obs-fold)", get("Cookie: sid=" + unknown + "\r\n Set-Cookie: evil=1\r\n"), {200, 400},
+      {"CRLF and a folded line (obs-fold)",
+       get("Cookie: sid=" + unknown + "\r\n Set-Cookie: evil=1\r\n"),
+       {200, 400},
        [](const HttpResult& r) { EXPECT_EQ(r.head.find("evil"), std::string::npos) << r.head; }},
       {"CRLF injection attempt via an encoded id", get(cookie_header("sid=" + unknown + "%0d%0aSet-Cookie:%20evil=1")),
        ok, [](const HttpResult& r) { EXPECT_EQ(r.head.find("evil"), std::string::npos) << r.head; }},
@@ -237,8 +254,7 @@ TEST_F(HttpEdgeTest, HostileCookiesAreAnsweredAndNeverReachRedisUnchecked) {
       {"250 duplicates of my own id", get(cookie_header(many_mine)), ok,
        [](const HttpResult& r) { EXPECT_TRUE(r.set_cookies.empty()) << "the same id repeated is still mine"; }},
       {"100 Cookie headers", get(many_headers), ok, fresh_id_not("")},
-      {"an overlong Cookie header (over 8 KiB: ignored)", get(cookie_header(overlong_soft)), ok,
-       fresh_id_not(victim_)},
+      {"an overlong Cookie header (over 8 KiB: ignored)", get(cookie_header(overlong_soft)), ok, fresh_id_not(victim_)},
       {"a Cookie header over the 16 KiB header limit", get(cookie_header(overlong_hard)), {431}},
       {"cookie without a value", get(cookie_header("sid")), ok, fresh_id_not("")},
       {"cookie with an empty value", get(cookie_header("sid=")), ok, fresh_id_not("")},
@@ -258,8 +274,8 @@ TEST_F(HttpEdgeTest, HugeInvalidAndDeepBodiesAreAnsweredAndWriteNothingBad) {
     return http_request("PUT", target, cookie, body);
   };
   const std::string limit_string = "\"" + std::string(64 * 1024 - 2, 'v') + "\"";  // exactly 64 KiB of JSON
-  std::string chunked = "PUT /session/big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + cookie +
-                        "Transfer-Encoding: chunked\r\n\r\n";
+  std::string chunked =
+      "PUT /session/big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + cookie + "Transfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 64; ++i) chunked += "4000\r\n" + std::string(0x4000, 'c') + "\r\n";  // 1 MiB
   chunked += "0\r\n\r\n";
   const std::set<int> bad{400};
@@ -280,13 +296,14 @@ TEST_F(HttpEdgeTest, HugeInvalidAndDeepBodiesAreAnsweredAndWriteNothingBad) {
       {"JSON nested 30,000 deep", put("/session/deep", std::string(30000, '[') + std::string(30000, ']')), bad},
       {"65,536 opening brackets", put("/session/deep", std::string(65536, '[')), bad},
       {"64 levels (the demo's limit)", put("/session/deep", std::string(64, '[') + std::string(64, ']')), {204}},
-      {"65 levels (one over the demo's limit)", put("/session/deep", std::string(65, '[') + std::string(65, ']')),
-       bad},
-      {"65 levels of objects", put("/session/deep", [] {
-         std::string s;
-         for (int i = 0; i < 65; ++i) s += "{\"a\":";
-         return s + "1" + std::string(65, '}');
-       }()),
+      {"65 levels (one over the demo's limit)", put("/session/deep", std::string(65, '[') + std::string(65, ']')), bad},
+      {"65 levels of objects",
+       put("/session/deep",
+           [] {
+             std::string s;
+             for (int i = 0; i < 65; ++i) s += "{\"a\":";
+             return s + "1" + std::string(65, '}');
+           }()),
        bad},
       {"a field name starting with NUL", put("/session/%00c", "1"), bad},
       {"a field name with a bad escape", put("/session/%ZZ", "1"), bad},
@@ -296,9 +313,10 @@ TEST_F(HttpEdgeTest, HugeInvalidAndDeepBodiesAreAnsweredAndWriteNothingBad) {
       {"a non-integer where /count counts", put("/session/count", "\"many\""), {204}},
       {"/count on it: 409, not a crash", http_request("GET", "/count", cookie), {409}},
       {"erase it", http_request("DELETE", "/session/count", cookie), {204}},
-      {"login with a 10 MiB body", http_request("POST", "/login?user=ann", cookie, std::string(10 << 20, 'b')),
-       {413}},
-      {"login with an invalid JSON body (ignored)", http_request("POST", "/login?user=ann", cookie, "{{{"), {200},
+      {"login with a 10 MiB body", http_request("POST", "/login?user=ann", cookie, std::string(10 << 20, 'b')), {413}},
+      {"login with an invalid JSON body (ignored)",
+       http_request("POST", "/login?user=ann", cookie, "{{{"),
+       {200},
        [](const HttpResult& r) { EXPECT_EQ(r.set_cookies.size(), 1u) << "login regenerates the id"; }},
       {"login with a NUL user", http_request("POST", "/login?user=%00", ""), bad},
       {"login with CRLF in the user", http_request("POST", "/login?user=a%0d%0aSet-Cookie:%20evil=1", ""), bad},

@@ -37,7 +37,7 @@
 #include "support/redis_server.hpp"
 
 #ifndef REDIS_SESSION_DEMO_PATH
-#error "REDIS_SESSION_DEMO_PATH must name the session_demo executable"
+#error "REDIS_SESSION_DEMO_PATH must name the demo_server executable"
 #endif
 
 namespace redis_session {

@@ -1,5 +1,5 @@
 'use strict';
-// The Node stack that tests/bench/http_bench.sh compares session_demo with:
+// The Node stack that tests/bench/http_bench.sh compares the demo server (examples/demo_server/) with:
 // koa 3 + koa-generic-session + koa-redis (ioredis), all at their defaults
 // (signed cookie, JSON in one Redis string per session, write only on change).
 //   node server.js --redis redis://HOST:PORT --listen 127.0.0.1:0 [--workers N]

@@ -1,7 +1,7 @@
-// Browser test of session_demo's page, run by ctest through http_smoke (which
-// starts redis-server and session_demo first). Debian's chromium, headless,
+// Browser test of demo_server's page, run by ctest through http_smoke (which
+// starts redis-server and demo_server first). Debian's chromium, headless,
 // driven by playwright-core; never a browser that a tool downloads itself.
-// Usage: node session_demo.e2e.mjs BASE_URL SCREENSHOT.png
+// Usage: node demo_server.e2e.mjs BASE_URL SCREENSHOT.png
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import os from "node:os";
@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 
 const [base, screenshot] = process.argv.slice(2);
 if (!base || !screenshot) {
-  console.error("usage: node session_demo.e2e.mjs BASE_URL SCREENSHOT.png");
+  console.error("usage: node demo_server.e2e.mjs BASE_URL SCREENSHOT.png");
   process.exit(2);
 }
 const here = path.dirname(fileURLToPath(import.meta.url));

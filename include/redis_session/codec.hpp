@@ -15,10 +15,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <stdexcept>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace redis_session {
@@ -51,48 +52,82 @@ inline bool plain_json_chars(std::string_view s) noexcept {
   return true;
 }
 
-// A SAX handler that builds the value like nlohmann's own parser, but stops
-// at max_nesting_depth: nlohmann's CBOR and MessagePack readers recurse once
-// per level (and dump() does for every format), so a few hundred kilobytes of
-// nested arrays in Redis would otherwise overflow the stack of whoever loads
-// or prints them.
+// A SAX handler that builds the value as nlohmann's own parser does, but
+// stops at max_nesting_depth: nlohmann's CBOR and MessagePack readers recurse
+// once per level (and dump() does for every format), so a few hundred
+// kilobytes of nested arrays in Redis would otherwise overflow the stack of
+// whoever loads or prints them. Only nlohmann's public interface (sax_parse
+// and basic_json) is used, so it holds across nlohmann releases.
 class BoundedSax {
  public:
   using Json = nlohmann::json;
-  explicit BoundedSax(Json& result) : dom_(result, /*allow_exceptions=*/true) {}
+  explicit BoundedSax(Json& result) : root_(result) {}
 
-  bool null() { return dom_.null(); }
-  bool boolean(bool v) { return dom_.boolean(v); }
-  bool number_integer(Json::number_integer_t v) { return dom_.number_integer(v); }
-  bool number_unsigned(Json::number_unsigned_t v) { return dom_.number_unsigned(v); }
-  bool number_float(Json::number_float_t v, const Json::string_t& s) { return dom_.number_float(v, s); }
-  bool string(Json::string_t& v) { return dom_.string(v); }
-  bool binary(Json::binary_t& v) { return dom_.binary(v); }
-  bool start_object(std::size_t n) { return enter() && dom_.start_object(n); }
-  bool key(Json::string_t& v) { return dom_.key(v); }
-  bool end_object() {
-    --depth_;
-    return dom_.end_object();
+  bool null() { return add(nullptr); }
+  bool boolean(bool v) { return add(v); }
+  bool number_integer(Json::number_integer_t v) { return add(v); }
+  bool number_unsigned(Json::number_unsigned_t v) { return add(v); }
+  bool number_float(Json::number_float_t v, const Json::string_t&) { return add(v); }
+  bool string(Json::string_t& v) { return add(std::move(v)); }
+  bool binary(Json::binary_t& v) { return add(std::move(v)); }
+  bool start_object(std::size_t) { return enter(Json::value_t::object); }
+  bool key(Json::string_t& k) {
+    // As in nlohmann's parser, a repeated key keeps the last value.
+    member_ = &(*open_.back())[std::move(k)];
+    return true;
   }
-  bool start_array(std::size_t n) { return enter() && dom_.start_array(n); }
-  bool end_array() {
-    --depth_;
-    return dom_.end_array();
-  }
-  bool parse_error(std::size_t position, const std::string& token, const nlohmann::detail::exception& e) {
-    return dom_.parse_error(position, token, e);  // throws: allow_exceptions
+  bool end_object() { return leave(); }
+  bool start_array(std::size_t) { return enter(Json::value_t::array); }
+  bool end_array() { return leave(); }
+  // Thrown as its own type, as nlohmann's parser does (a parse error, or a
+  // length out of range in a binary format).
+  [[noreturn]] bool parse_error(std::size_t, const std::string&, const Json::exception& e) {
+    if (const auto* p = dynamic_cast<const Json::parse_error*>(&e)) throw *p;
+    if (const auto* o = dynamic_cast<const Json::out_of_range*>(&e)) throw *o;
+    throw std::runtime_error(e.what());
   }
 
   // Parses `bytes` in `format`; throws on bad bytes or too deep a value.
   static Json parse(std::string_view bytes, nlohmann::json::input_format_t format);
 
  private:
-  bool enter() {
-    if (++depth_ > max_nesting_depth) too_deep_ = true;
-    return !too_deep_;
+  // Places a value where the parse stands: the root, the next element of the
+  // innermost open array, or the member whose key came last.
+  template <class V>
+  Json* place(V&& v) {
+    if (open_.empty()) {
+      root_ = Json(std::forward<V>(v));
+      return &root_;
+    }
+    Json& parent = *open_.back();
+    if (parent.is_array()) {
+      parent.emplace_back(std::forward<V>(v));
+      return &parent.back();
+    }
+    *member_ = Json(std::forward<V>(v));
+    return member_;
   }
-  nlohmann::detail::json_sax_dom_parser<Json> dom_;
-  std::size_t depth_ = 0;
+  template <class V>
+  bool add(V&& v) {
+    place(std::forward<V>(v));
+    return true;
+  }
+  bool enter(Json::value_t type) {
+    if (open_.size() + 1 > max_nesting_depth) {
+      too_deep_ = true;
+      return false;
+    }
+    open_.push_back(place(type));
+    return true;
+  }
+  bool leave() {
+    open_.pop_back();
+    return true;
+  }
+
+  Json& root_;
+  std::vector<Json*> open_;  // the arrays and objects not yet closed, innermost last
+  Json* member_ = nullptr;
   bool too_deep_ = false;
 };
 
@@ -103,6 +138,19 @@ inline nlohmann::json BoundedSax::parse(std::string_view bytes, nlohmann::json::
     throw std::runtime_error(sax.too_deep_ ? "value nested too deeply" : "value could not be decoded");
   }
   return result;
+}
+
+// A codec for one of nlohmann's binary formats: `write(value, out)` appends
+// the encoding of value to out.
+template <class Write>
+Codec binary_codec(std::string name, nlohmann::json::input_format_t format, Write write) {
+  return {std::move(name),
+          [write](const nlohmann::json& v) {
+            std::string out;
+            write(v, out);
+            return out;
+          },
+          [format](std::string_view bytes) { return BoundedSax::parse(bytes, format); }};
 }
 
 }  // namespace detail
@@ -136,27 +184,13 @@ inline Codec json_codec() {
 }
 
 inline Codec cbor_codec() {
-  return {"cbor",
-          [](const nlohmann::json& v) {
-            std::string out;
-            nlohmann::json::to_cbor(v, out);
-            return out;
-          },
-          [](std::string_view bytes) {
-            return detail::BoundedSax::parse(bytes, nlohmann::json::input_format_t::cbor);
-          }};
+  return detail::binary_codec("cbor", nlohmann::json::input_format_t::cbor,
+                              [](const nlohmann::json& v, std::string& out) { nlohmann::json::to_cbor(v, out); });
 }
 
 inline Codec msgpack_codec() {
-  return {"msgpack",
-          [](const nlohmann::json& v) {
-            std::string out;
-            nlohmann::json::to_msgpack(v, out);
-            return out;
-          },
-          [](std::string_view bytes) {
-            return detail::BoundedSax::parse(bytes, nlohmann::json::input_format_t::msgpack);
-          }};
+  return detail::binary_codec("msgpack", nlohmann::json::input_format_t::msgpack,
+                              [](const nlohmann::json& v, std::string& out) { nlohmann::json::to_msgpack(v, out); });
 }
 
 }  // namespace redis_session

@@ -20,7 +20,9 @@
 #include <utility>
 #include <vector>
 
+#include "redis_session/codec.hpp"
 #include "redis_session/detail/checked_increment.hpp"
+#include "redis_session/detail/field_codec.hpp"
 #include "redis_session/error.hpp"
 #include "redis_session/session_store.hpp"
 
@@ -31,11 +33,16 @@ namespace redis_session {
 struct MemoryStoreOptions {
   // Idle timeout and absolute lifetime, as for every store.
   ExpiryOptions expiry;
-  // The largest value a save() accepts, measured as the length of the
-  // value's JSON text (dump()). A save with a larger value throws
-  // ValueTooLargeError and writes nothing. 1 byte to 512 MiB (Redis's own
-  // string limit), so a program behaves the same on either store.
+  // The largest value a save() accepts, measured as RedisPoolStore measures
+  // it: the bytes a store keeps for the value (an integer's decimal text,
+  // anything else encoded by `codec`). A save with a larger value throws
+  // ValueTooLargeError, one with a value `codec` cannot encode
+  // InvalidOptionsError; neither writes anything. 1 byte to 512 MiB (Redis's
+  // own string limit), so a program behaves the same on either store.
   std::size_t max_value_bytes = 1024 * 1024;
+  // Only measures values (MemoryStore keeps the values themselves): set it to
+  // the RedisPoolStore's codec for the same limits.
+  Codec codec = json_codec();
   // Independent lock domains: operations on ids in different shards never
   // wait for each other. 1 to 1024.
   std::size_t shards = 16;
@@ -369,13 +376,7 @@ class MemoryStore final : public SessionStore {
   }
 
   void check_size(const std::string& field, const nlohmann::json& value) const {
-    // The text is only measured here, so bytes that are not UTF-8 are
-    // replaced rather than turned into a json exception.
-    const std::size_t size = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
-    if (size > options_.max_value_bytes) {
-      throw ValueTooLargeError("session field '" + field + "': value of " + std::to_string(size) +
-                               " bytes exceeds max_value_bytes (" + std::to_string(options_.max_value_bytes) + ")");
-    }
+    detail::encode_field(options_.codec, options_.max_value_bytes, field, value);  // throws; the bytes are not kept
   }
 
   const MemoryStoreOptions options_;

@@ -51,9 +51,9 @@
 namespace redis_session {
 
 namespace detail {
-struct LuaScript;
-struct Node;
+class CallEngine;
 class Router;
+class ScriptArgs;
 }  // namespace detail
 
 struct RedisPoolStoreOptions {
@@ -118,24 +118,17 @@ class RedisPoolStore final : public SessionStore {
   std::uint64_t round_trips() const noexcept { return round_trips_.load(std::memory_order_relaxed); }
 
  private:
-  struct Link;
-  struct Route;
-  template <class F>
-  redis::Reply run(const Route& route, bool idempotent, F&& f);
-  template <class F>
-  redis::Reply attempt(detail::Node& node, bool idempotent, bool asking, bool& sent, F& f);
-  redis::Reply first_reply(Link& link, const redis::Request& request);
-  redis::Reply first_reply(Link& link, std::initializer_list<std::string_view> argv);
-  redis::Reply eval(Link& link, const detail::LuaScript& script, std::vector<std::string_view>& args);
   RegenerateResult regenerate_across_slots(const std::string& old_key, const std::string& new_key);
   std::string key(std::string_view id) const;
-  std::string encode(std::string_view field, const nlohmann::json& value) const;
+  // The arguments every script takes: its keys, then idle and absolute ms.
+  detail::ScriptArgs script_args(std::initializer_list<std::string_view> keys, std::size_t extra = 0) const;
   Fields decode(std::string_view key, std::vector<redis::Reply>& flat) const;
   template <class F>
   void scan(F&& page);
 
   RedisPoolStoreOptions options_;
   std::unique_ptr<detail::Router> router_;
+  std::unique_ptr<detail::CallEngine> engine_;
   std::shared_ptr<ConnectionPool> single_pool_;  // null for a cluster
   std::string idle_ms_;
   std::string absolute_ms_;  // "0": none

@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
       }
     }
   }
-  const auto& save = detail::save_script();
+  const auto& save = detail::script(detail::Script::save);
 
   std::printf("store_bench: load 1 KB / 10 fields, change 1, save; %s; medians of %d rounds x %lld ms\n",
               connection.endpoint().c_str(), repeats, static_cast<long long>(duration.count()));

@@ -13,9 +13,30 @@ namespace {
 using nlohmann::json;
 
 std::vector<json> samples() {
-  return {nullptr, true, false, 0, -1, 42, 3.5, -0.0, 1e300, "", "plain ascii", "with \"quotes\"", "back\\slash",
-          "tab\there", std::string("nul\0byte", 8), "\x7f", "grüße ✓", "~!@#$%^&*()_+{}|:<>?", "\"", "\"\"",
-          json::array({1, "two"}), json::object({{"k", "v"}}), json::array(), json::object()};
+  return {nullptr,
+          true,
+          false,
+          0,
+          -1,
+          42,
+          3.5,
+          -0.0,
+          1e300,
+          "",
+          "plain ascii",
+          "with \"quotes\"",
+          "back\\slash",
+          "tab\there",
+          std::string("nul\0byte", 8),
+          "\x7f",
+          "grüße ✓",
+          "~!@#$%^&*()_+{}|:<>?",
+          "\"",
+          "\"\"",
+          json::array({1, "two"}),
+          json::object({{"k", "v"}}),
+          json::array(),
+          json::object()};
 }
 
 TEST(JsonCodec, OutputIsByteIdenticalToDump) {
@@ -57,6 +78,37 @@ TEST(BinaryCodecs, GarbageThrows) {
     EXPECT_ANY_THROW(codec.deserialize(std::string("\xff\xff\xff", 3))) << codec.name;
     EXPECT_ANY_THROW(codec.deserialize("")) << codec.name;
   }
+}
+
+std::string nested_arrays(std::size_t depth) {
+  return std::string(depth, '[') + std::string(depth, ']');
+}
+
+TEST(BoundedDecode, DepthLimitInEveryFormat) {
+  const json at_limit = json::parse(nested_arrays(max_nesting_depth));
+  for (const Codec& codec : {json_codec(), cbor_codec(), msgpack_codec()}) {
+    EXPECT_EQ(codec.deserialize(codec.serialize(at_limit)), at_limit) << codec.name;
+  }
+  EXPECT_ANY_THROW(json_codec().deserialize(nested_arrays(max_nesting_depth + 1)));
+  // CBOR and MessagePack: an array of one element (0x81, 0x91) per level.
+  EXPECT_ANY_THROW(cbor_codec().deserialize(std::string(max_nesting_depth + 1, '\x81') + '\x01'));
+  EXPECT_ANY_THROW(msgpack_codec().deserialize(std::string(max_nesting_depth + 1, '\x91') + '\x01'));
+  EXPECT_ANY_THROW(cbor_codec().deserialize(std::string(100000, '\x81') + '\x01')) << "deep enough to overflow a stack";
+}
+
+TEST(BoundedDecode, BuildsWhatNlohmannsParserBuilds) {
+  for (std::string text : {R"({"a":1,"a":2})", R"({"k":[1,{"x":[true,null,"s"]},2.5],"e":{}})", R"([[],[[]],{}])",
+                           R"("\u00e9")", "-0", "18446744073709551615", "1.5e300"}) {
+    EXPECT_EQ(json_codec().deserialize(text), json::parse(text)) << text;
+  }
+  const json with_binary = {{"b", json::binary({1, 2, 3})}, {"n", 1}};
+  EXPECT_EQ(cbor_codec().deserialize(cbor_codec().serialize(with_binary)), with_binary);
+  EXPECT_EQ(msgpack_codec().deserialize(msgpack_codec().serialize(with_binary)), with_binary);
+}
+
+TEST(BoundedDecode, ParseErrorsKeepNlohmannsType) {
+  EXPECT_THROW(json_codec().deserialize("{\"a\":"), json::parse_error);
+  EXPECT_THROW(cbor_codec().deserialize(std::string("\x82\x01", 2)), json::parse_error);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #pragma once
 // What the cluster and sentinel tests repeat: a store aimed at a test
-// cluster or sentinel group, session changes, node replies asked again when
+// cluster or sentinel group, node replies asked again when
 // a sentinel cuts the connection, and a SENTINEL FAILOVER timed.
 
 #include <chrono>
@@ -15,6 +15,7 @@
 #include "redis_session/redis/topology.hpp"
 #include "redis_session/redis_pool_store.hpp"
 #include "support/redis_cluster.hpp"
+#include "support/session_changes.hpp"
 
 namespace redis_session::test {
 
@@ -45,19 +46,6 @@ inline RedisPoolStoreOptions sentinel_store(const SentinelGroup& group, const st
   RedisPoolStoreOptions options = store_in(ns, connections);
   options.sentinel = redis::SentinelOptions{.master_name = group.master_name(), .sentinels = group.sentinels()};
   return options;
-}
-
-inline SessionChanges changes(SessionChanges::Mode mode, Fields set) {
-  SessionChanges c;
-  c.mode = mode;
-  c.set = std::move(set);
-  return c;
-}
-inline SessionChanges creating(Fields set) {
-  return changes(SessionChanges::Mode::create, std::move(set));
-}
-inline SessionChanges updating(Fields set) {
-  return changes(SessionChanges::Mode::update, std::move(set));
 }
 
 // `ask()`, asked again when the connection is cut: a sentinel reconfiguring

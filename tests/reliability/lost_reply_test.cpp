@@ -36,7 +36,7 @@ RedisPoolStoreOptions one_connection(redis::ConnectionOptions connection) {
 // Every test has a redis-server and a fault proxy in front of it.
 class LostReply : public ::testing::Test, protected test::ProxiedRedis {
  protected:
-  RedisPoolStoreOptions via_proxy() const { return one_connection(test::connection_via_proxy()); }
+  RedisPoolStoreOptions via_proxy() const { return one_connection(test::connection_via(proxy)); }
   long long dbsize() const { return server.command({"DBSIZE"}).integer; }
 };
 

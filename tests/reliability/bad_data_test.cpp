@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <initializer_list>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -34,7 +35,8 @@
 #include "redis_session/redis_pool_store.hpp"
 #include "redis_session/session_manager.hpp"
 #include "reliability/redis_snapshot.hpp"
-#include "support/redis_server.hpp"
+#include "support/messages.hpp"
+#include "support/redis_server_suite.hpp"
 
 namespace redis_session {
 namespace {
@@ -156,19 +158,26 @@ std::string now_ms() {
           .count());
 }
 
-// The outcome table for a hash whose field `broken` holds bytes no codec
-// decodes; metadata present, so only load (which decodes) and increment of
-// that field (not an integer) fail.
+// What every operation does to a live session whose field `broken` is
+// absent; each table below is this one with what its bad data changes.
+std::map<Op, std::string> live_outcomes() {
+  return {{Op::load, "returns fields"}, {Op::save_update, "returns saved"},  {Op::save_create, "returns exists"},
+          {Op::increment, "returns 1"}, {Op::increment_create, "returns 1"}, {Op::touch, "returns true"},
+          {Op::exists, "returns true"}, {Op::destroy, "returns true"},       {Op::regenerate, "returns moved"}};
+}
+
+// `table` with each of `ops` changed to `outcome`.
+std::map<Op, std::string> but(std::map<Op, std::string> table, std::initializer_list<Op> ops, const char* outcome) {
+  for (Op op : ops) table[op] = outcome;
+  return table;
+}
+
+// A hash whose field `broken` holds bytes no codec decodes; metadata
+// present, so only load (which decodes) and increment of that field (not an
+// integer) fail.
 std::map<Op, std::string> corrupt_outcomes() {
-  return {{Op::load, "throws DecodeError"},
-          {Op::save_update, "returns saved"},
-          {Op::save_create, "returns exists"},
-          {Op::increment, "throws InvalidOptionsError"},
-          {Op::increment_create, "throws InvalidOptionsError"},
-          {Op::touch, "returns true"},
-          {Op::exists, "returns true"},
-          {Op::destroy, "returns true"},
-          {Op::regenerate, "returns moved"}};
+  return but(but(live_outcomes(), {Op::load}, "throws DecodeError"), {Op::increment, Op::increment_create},
+             "throws InvalidOptionsError");
 }
 
 // A key of another Redis type: whatever must read or write the hash fails
@@ -176,44 +185,23 @@ std::map<Op, std::string> corrupt_outcomes() {
 // looks at the key (EXISTS, UNLINK, PEXPIRE) works on it, as on any key in
 // the namespace.
 std::map<Op, std::string> wrong_type_idle() {
-  return {{Op::load, "throws ServerError WRONGTYPE"},
-          {Op::save_update, "throws ServerError WRONGTYPE"},
-          {Op::save_create, "returns exists"},
-          {Op::increment, "throws ServerError WRONGTYPE"},
-          {Op::increment_create, "throws ServerError WRONGTYPE"},
-          {Op::touch, "returns true"},
-          {Op::exists, "returns true"},
-          {Op::destroy, "returns true"},
-          {Op::regenerate, "throws ServerError WRONGTYPE"}};
+  return but(live_outcomes(), {Op::load, Op::save_update, Op::increment, Op::increment_create, Op::regenerate},
+             "throws ServerError WRONGTYPE");
 }
 std::map<Op, std::string> wrong_type_absolute() {
-  auto m = wrong_type_idle();
-  m[Op::touch] = "throws ServerError WRONGTYPE";  // the script reads the creation time
-  return m;
+  // The script reads the creation time.
+  return but(wrong_type_idle(), {Op::touch}, "throws ServerError WRONGTYPE");
 }
 
 // A hash without "\0c" (or with one that is not a number): idle-only
 // operations never read the creation time, so only load notices; with an
 // absolute lifetime every script that slides the expiry fails RSMETA.
 std::map<Op, std::string> no_metadata_idle() {
-  return {{Op::load, "throws DecodeError"},
-          {Op::save_update, "returns saved"},
-          {Op::save_create, "returns exists"},
-          {Op::increment, "returns 1"},
-          {Op::increment_create, "returns 1"},
-          {Op::touch, "returns true"},
-          {Op::exists, "returns true"},
-          {Op::destroy, "returns true"},
-          {Op::regenerate, "returns moved"}};
+  return but(live_outcomes(), {Op::load}, "throws DecodeError");
 }
 std::map<Op, std::string> no_metadata_absolute() {
-  auto m = no_metadata_idle();
-  m[Op::save_update] = "throws DecodeError";
-  m[Op::increment] = "throws DecodeError";
-  m[Op::increment_create] = "throws DecodeError";
-  m[Op::touch] = "throws DecodeError";
-  m[Op::regenerate] = "throws DecodeError";
-  return m;
+  return but(no_metadata_idle(), {Op::save_update, Op::increment, Op::increment_create, Op::touch, Op::regenerate},
+             "throws DecodeError");
 }
 
 void plant_hash(redis::Connection& c, const std::string& key, std::vector<std::string> field_values) {
@@ -270,29 +258,15 @@ std::vector<BadState> bad_states() {
                       plant_hash(c, key, {meta, "yesterday", "user", "\"ann\""});
                     },
                     // Idle-only never reads the creation time: a normal session.
-                    [] {
-                      auto m = no_metadata_idle();
-                      m[Op::load] = "returns fields";
-                      return m;
-                    }(),
-                    [] {
-                      auto m = no_metadata_absolute();
-                      m[Op::load] = "throws DecodeError";
-                      return m;
-                    }()});
+                    but(no_metadata_idle(), {Op::load}, "returns fields"),
+                    but(no_metadata_absolute(), {Op::load}, "throws DecodeError")});
   return states;
 }
 
 // ---------------------------------------------------------------- fixture
 
-class BadDataTest : public ::testing::Test {
+class BadDataTest : public test::RedisServerSuite {
  protected:
-  static void SetUpTestSuite() { server_ = new RedisServer(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-
   void SetUp() override {
     static std::atomic<int> n{0};
     ns_ = "bad" + std::to_string(n++);
@@ -369,11 +343,9 @@ class BadDataTest : public ::testing::Test {
            (t.target_before->type == t.target_after->type && t.target_before->dump == t.target_after->dump);
   }
 
-  static RedisServer* server_;
   std::string ns_;
   std::unique_ptr<redis::Connection> raw_;
 };
-RedisServer* BadDataTest::server_ = nullptr;
 
 // ---------------------------------------------------------------- every state x every op
 
@@ -553,14 +525,10 @@ TEST_F(BadDataTest, TheValueLimitIsExactAndARefusedSaveChangesNothingNotEvenTheE
   SessionManager manager(shared);
   Session s = manager.open("");
   s.set("essay", "SECRET-" + std::string(2000, 's'));
-  try {
-    manager.commit(s);
-    ADD_FAILURE() << "an oversized value was committed";
-  } catch (const ValueTooLargeError& e) {
-    std::string what = e.what();
-    EXPECT_NE(what.find("essay"), std::string::npos) << what;
-    EXPECT_EQ(what.find("SECRET"), std::string::npos) << what;
-  }
+  const std::string what = test::message_of<ValueTooLargeError>([&] { manager.commit(s); });
+  EXPECT_NE(what, test::no_exception) << "an oversized value was committed";
+  EXPECT_NE(what.find("essay"), std::string::npos) << what;
+  EXPECT_EQ(what.find("SECRET"), std::string::npos) << what;
   EXPECT_FALSE(shared->exists(s.id()));
 }
 

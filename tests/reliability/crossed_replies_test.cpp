@@ -32,30 +32,17 @@
 
 #include "redis_session/error.hpp"
 #include "redis_session/redis_pool_store.hpp"
-#include "support/fault_proxy.hpp"
-#include "support/redis_server.hpp"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define REDIS_SESSION_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define REDIS_SESSION_SANITIZED 1
-#endif
-#endif
+#include "support/proxied_redis.hpp"
+#include "support/sanitizers.hpp"
 
 namespace redis_session {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using test::build_kind;
 using test::FaultProxy;
-using test::RedisServer;
 
-#ifdef REDIS_SESSION_SANITIZED
-constexpr const char* build_kind = "sanitized";
-#else
-constexpr const char* build_kind = "release";
-#endif
 constexpr long long total_calls = 100000;
 constexpr int threads = 16;
 constexpr int sessions_per_thread = 4;
@@ -131,14 +118,10 @@ void one_call(RedisPoolStore& store, Shared& shared, Owned& s, int dice) {
 }
 
 TEST(CrossedRepliesScenario, NoCallerEverSeesAnotherCallsReply) {
-  RedisServer server;
-  FaultProxy proxy(server.port());
-  RedisPoolStoreOptions options;
-  options.connection.host = "127.0.0.1";
-  options.connection.port = proxy.port();
+  test::ProxiedRedis redis;
+  FaultProxy& proxy = redis.proxy;
   const auto timeout = 200ms;
-  options.connection.connect_timeout = timeout;
-  options.connection.command_timeout = timeout;
+  RedisPoolStoreOptions options = test::store_via(proxy, timeout);
   options.pool.max_open = 8;
   options.pool.acquire_timeout = 2000ms;
   RedisPoolStore store(options);

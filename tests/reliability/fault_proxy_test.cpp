@@ -7,37 +7,33 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 
 #include "redis_session/error.hpp"
 #include "redis_session/redis/connection.hpp"
-#include "support/redis_server.hpp"
+#include "support/proxied_redis.hpp"
 
 namespace redis_session {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-using test::FaultProxy;
-using test::RedisServer;
+using Direction = test::FaultProxy::Direction;
 
-redis::ConnectionOptions via(const FaultProxy& proxy, std::chrono::milliseconds timeout = 2000ms) {
-  redis::ConnectionOptions o;
-  o.host = "127.0.0.1";
-  o.port = proxy.port();
-  o.connect_timeout = timeout;
-  o.command_timeout = timeout;
-  return o;
+// Every test has a redis-server and the proxy in front of it.
+class FaultProxy : public ::testing::Test, protected test::ProxiedRedis {};
+
+redis::ConnectionOptions via(const test::FaultProxy& proxy, std::chrono::milliseconds timeout = 2000ms) {
+  return test::connection_via(proxy, timeout);
 }
 
 long long ms_since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
 }
 
-TEST(FaultProxy, ForwardsBothWaysAndCounts) {
-  RedisServer server;
-  FaultProxy proxy(server.port());
+TEST_F(FaultProxy, ForwardsBothWaysAndCounts) {
   redis::Connection c(via(proxy));
   c.command({"SET", "k", std::string(10000, 'x')});
   EXPECT_EQ(c.command({"GET", "k"}).str, std::string(10000, 'x'));
@@ -50,27 +46,23 @@ TEST(FaultProxy, ForwardsBothWaysAndCounts) {
   EXPECT_GT(proxy.bytes_to_client(), 10000u);
 }
 
-TEST(FaultProxy, LatencyDelaysEachRoundTrip) {
-  RedisServer server;
-  FaultProxy proxy(server.port());
+TEST_F(FaultProxy, LatencyDelaysEachRoundTrip) {
   redis::Connection c(via(proxy));
-  proxy.set_latency(FaultProxy::Direction::to_client, 100ms);
+  proxy.set_latency(Direction::to_client, 100ms);
   auto start = Clock::now();
   c.command({"PING"});
   long long took = ms_since(start);
   EXPECT_GE(took, 100);
   EXPECT_LT(took, 1000);
-  proxy.set_latency(FaultProxy::Direction::to_client, 0ms);
-  proxy.set_random_delay(FaultProxy::Direction::to_server, 1.0, 150ms);
+  proxy.set_latency(Direction::to_client, 0ms);
+  proxy.set_random_delay(Direction::to_server, 1.0, 150ms);
   start = Clock::now();
   c.command({"PING"});
   EXPECT_GE(ms_since(start), 150);
   EXPECT_GE(proxy.delayed_chunks(), 1u);
 }
 
-TEST(FaultProxy, StallForwardsNothingUntilItClears) {
-  RedisServer server;
-  FaultProxy proxy(server.port());
+TEST_F(FaultProxy, StallForwardsNothingUntilItClears) {
   redis::Connection c(via(proxy, 200ms));
   proxy.set_stall(true);
   auto start = Clock::now();
@@ -84,9 +76,7 @@ TEST(FaultProxy, StallForwardsNothingUntilItClears) {
   EXPECT_TRUE(fresh.command({"PING"}).is_status("PONG"));
 }
 
-TEST(FaultProxy, CutAllClosesOpenConnections) {
-  RedisServer server;
-  FaultProxy proxy(server.port());
+TEST_F(FaultProxy, CutAllClosesOpenConnections) {
   redis::Connection a(via(proxy));
   redis::Connection b(via(proxy));
   proxy.cut_all();
@@ -97,9 +87,7 @@ TEST(FaultProxy, CutAllClosesOpenConnections) {
   EXPECT_TRUE(again.command({"PING"}).is_status("PONG"));
 }
 
-TEST(FaultProxy, ResetMidReplyForwardsPartThenResets) {
-  RedisServer server;
-  FaultProxy proxy(server.port());
+TEST_F(FaultProxy, ResetMidReplyForwardsPartThenResets) {
   redis::Connection c(via(proxy));
   c.command({"SET", "k", std::string(2000, 'v')});
   proxy.reset_next_replies(1);
@@ -111,9 +99,7 @@ TEST(FaultProxy, ResetMidReplyForwardsPartThenResets) {
   EXPECT_EQ(again.command({"GET", "k"}).str.size(), 2000u);
 }
 
-TEST(FaultProxy, DropReplyRunsTheRequestAndSendsNoByteBack) {
-  RedisServer server;
-  FaultProxy proxy(server.port());
+TEST_F(FaultProxy, DropReplyRunsTheRequestAndSendsNoByteBack) {
   redis::Connection c(via(proxy));
   EXPECT_EQ(c.round_trips(), 0u) << "setup is not a use";
   c.command({"PING"});
@@ -126,9 +112,7 @@ TEST(FaultProxy, DropReplyRunsTheRequestAndSendsNoByteBack) {
   EXPECT_EQ(again.command({"GET", "k"}).str, "ran");
 }
 
-TEST(FaultProxy, DownRefusesConnectionsUntilUp) {
-  RedisServer server;
-  FaultProxy proxy(server.port());
+TEST_F(FaultProxy, DownRefusesConnectionsUntilUp) {
   redis::Connection before(via(proxy));
   proxy.set_down(true);
   EXPECT_THROW(before.command({"PING"}), IoError);
@@ -138,11 +122,11 @@ TEST(FaultProxy, DownRefusesConnectionsUntilUp) {
   EXPECT_TRUE(after.command({"PING"}).is_status("PONG"));
 }
 
-TEST(FaultProxy, ServerGoneBehindTheProxyResetsNewConnections) {
-  auto server = std::make_unique<RedisServer>();
-  FaultProxy proxy(server->port());
-  server.reset();
-  EXPECT_THROW(redis::Connection(via(proxy)), ConnectionError);
+TEST_F(FaultProxy, ServerGoneBehindTheProxyResetsNewConnections) {
+  auto gone = std::make_unique<test::RedisServer>();
+  test::FaultProxy to_gone(gone->port());
+  gone.reset();
+  EXPECT_THROW(redis::Connection(via(to_gone)), ConnectionError);
 }
 
 }  // namespace

@@ -14,17 +14,23 @@
 #include <chrono>
 #include <thread>
 
+#include "support/non_copyable.hpp"
+
 namespace redis_session::test {
 
-class LatenessProbe {
+// A duration in milliseconds, as the timing checks compare and print it.
+template <class Rep, class Period>
+double ms(std::chrono::duration<Rep, Period> d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+class LatenessProbe : NonCopyable {
  public:
   LatenessProbe() : thread_([this] { run(); }) {}
   ~LatenessProbe() {
     stop_ = true;
     thread_.join();
   }
-  LatenessProbe(const LatenessProbe&) = delete;
-  LatenessProbe& operator=(const LatenessProbe&) = delete;
 
   // The worst lateness seen so far.
   std::chrono::milliseconds max_late() const { return std::chrono::milliseconds(max_late_us_.load() / 1000); }

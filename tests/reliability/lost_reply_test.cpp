@@ -16,15 +16,12 @@
 #include "redis_session/error.hpp"
 #include "redis_session/redis_pool_store.hpp"
 #include "redis_session/session_manager.hpp"
-#include "support/fault_proxy.hpp"
-#include "support/redis_server.hpp"
+#include "support/proxied_redis.hpp"
 
 namespace redis_session {
 namespace {
 
 using namespace std::chrono_literals;
-using test::FaultProxy;
-using test::RedisServer;
 
 // One pooled connection, used without a PING first: the call itself meets
 // the reset.
@@ -36,16 +33,12 @@ RedisPoolStoreOptions one_connection(redis::ConnectionOptions connection) {
   return o;
 }
 
-RedisPoolStoreOptions via(const FaultProxy& proxy) {
-  redis::ConnectionOptions c;
-  c.host = "127.0.0.1";
-  c.port = proxy.port();
-  return one_connection(c);
-}
-
-long long dbsize(const RedisServer& server) {
-  return server.command({"DBSIZE"}).integer;
-}
+// Every test has a redis-server and a fault proxy in front of it.
+class LostReply : public ::testing::Test, protected test::ProxiedRedis {
+ protected:
+  RedisPoolStoreOptions via_proxy() const { return one_connection(test::connection_via(proxy)); }
+  long long dbsize() const { return server.command({"DBSIZE"}).integer; }
+};
 
 SessionChanges create(std::string field, long long value) {
   return {SessionChanges::Mode::create, {{std::move(field), value}}, {}};
@@ -53,10 +46,8 @@ SessionChanges create(std::string field, long long value) {
 
 // Before the fix the second try found the first one's hash and answered
 // `exists`: the caller was told the id was taken by somebody else.
-TEST(LostReply, ACreateWhoseReplyWasLostIsSavedOnce) {
-  RedisServer server;
-  FaultProxy proxy(server.port());
-  RedisPoolStore store(via(proxy));
+TEST_F(LostReply, ACreateWhoseReplyWasLostIsSavedOnce) {
+  RedisPoolStore store(via_proxy());
   // The pool's one connection has now worked, and the script is cached (a
   // lost NOSCRIPT would be a lost reply of a request that did not run).
   ASSERT_EQ(store.save("other", create("a", 0)), SaveResult::saved);
@@ -64,7 +55,7 @@ TEST(LostReply, ACreateWhoseReplyWasLostIsSavedOnce) {
   EXPECT_EQ(store.save("lost", create("a", 1)), SaveResult::saved);
   EXPECT_EQ(proxy.resets_mid_reply(), 1u) << "the fault happened";
   EXPECT_EQ((*store.load("lost"))["a"], 1);
-  EXPECT_EQ(dbsize(server), 2);
+  EXPECT_EQ(dbsize(), 2);
   // A create of an id that really is taken still says so.
   EXPECT_EQ(store.save("lost", create("a", 2)), SaveResult::exists);
   EXPECT_EQ((*store.load("lost"))["a"], 1);
@@ -73,10 +64,8 @@ TEST(LostReply, ACreateWhoseReplyWasLostIsSavedOnce) {
 // Before the fix SessionManager took that `exists` for a 128-bit collision,
 // moved the session to a fresh id and saved it again: the user got another
 // id, and the first copy stayed in Redis until it expired.
-TEST(LostReply, ANewSessionKeepsItsIdAndIsWrittenOnce) {
-  RedisServer server;
-  FaultProxy proxy(server.port());
-  auto store = std::make_shared<RedisPoolStore>(via(proxy));
+TEST_F(LostReply, ANewSessionKeepsItsIdAndIsWrittenOnce) {
+  auto store = std::make_shared<RedisPoolStore>(via_proxy());
   SessionManager manager(store);
   ASSERT_EQ(store->save("other", create("a", 0)), SaveResult::saved);
   Session s = manager.open("");
@@ -87,7 +76,7 @@ TEST(LostReply, ANewSessionKeepsItsIdAndIsWrittenOnce) {
   EXPECT_EQ(proxy.resets_mid_reply(), 1u);
   EXPECT_TRUE(result.wrote);
   EXPECT_EQ(s.id(), id) << "the session moved to another id";
-  EXPECT_EQ(dbsize(server), 2) << "a copy was left behind";
+  EXPECT_EQ(dbsize(), 2) << "a copy was left behind";
   Session again = manager.open("sid=" + id);
   EXPECT_EQ(again.get<std::string>("user"), "ann");
 }
@@ -97,8 +86,7 @@ TEST(LostReply, ANewSessionKeepsItsIdAndIsWrittenOnce) {
 // never ran, and the id really is taken meanwhile. Its retry must still say
 // `exists`: taking any EXISTS after a failed try for our own write (the first
 // fix) told a caller who chose the id that nothing-written was `saved`.
-TEST(LostReply, ACreateRetriedAfterAClosedIdleSocketStillSeesATakenId) {
-  RedisServer server;
+TEST_F(LostReply, ACreateRetriedAfterAClosedIdleSocketStillSeesATakenId) {
   RedisPoolStoreOptions o = one_connection(server.options());
   RedisPoolStore store(o);
   ASSERT_EQ(store.save("warm", create("a", 0)), SaveResult::saved);  // the pool's one connection has worked
@@ -111,10 +99,8 @@ TEST(LostReply, ACreateRetriedAfterAClosedIdleSocketStillSeesATakenId) {
   EXPECT_EQ(store.pools().at(0)->stats().created, 2u);
 }
 
-TEST(LostReply, AnUpdateWhoseReplyWasLostIsAppliedOnce) {
-  RedisServer server;
-  FaultProxy proxy(server.port());
-  RedisPoolStore store(via(proxy));
+TEST_F(LostReply, AnUpdateWhoseReplyWasLostIsAppliedOnce) {
+  RedisPoolStore store(via_proxy());
   ASSERT_EQ(store.save("s", create("a", 1)), SaveResult::saved);
   proxy.drop_next_replies(1);
   EXPECT_EQ(store.save("s", {SessionChanges::Mode::update, {{"a", 2}}, {"b"}}), SaveResult::saved);
@@ -126,10 +112,8 @@ TEST(LostReply, AnUpdateWhoseReplyWasLostIsAppliedOnce) {
 }
 
 // An increment may have counted: it is reported, never sent again.
-TEST(LostReply, AnIncrementWhoseReplyWasLostIsReportedNotRepeated) {
-  RedisServer server;
-  FaultProxy proxy(server.port());
-  RedisPoolStore store(via(proxy));
+TEST_F(LostReply, AnIncrementWhoseReplyWasLostIsReportedNotRepeated) {
+  RedisPoolStore store(via_proxy());
   ASSERT_EQ(*store.increment("s", "n", 1, true), 1);
   proxy.drop_next_replies(1);
   EXPECT_THROW(store.increment("s", "n", 1, true), IoError);

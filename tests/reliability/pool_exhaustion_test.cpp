@@ -25,55 +25,34 @@
 #include <thread>
 #include <vector>
 
+#include "lateness_probe.hpp"
 #include "redis_session/error.hpp"
 #include "redis_session/redis_pool_store.hpp"
-#include "support/fault_proxy.hpp"
-#include "lateness_probe.hpp"
-#include "support/redis_server.hpp"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define REDIS_SESSION_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define REDIS_SESSION_SANITIZED 1
-#endif
-#endif
+#include "support/proxied_redis.hpp"
+#include "support/sanitizers.hpp"
 
 namespace redis_session {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-using test::FaultProxy;
-using test::RedisServer;
 
-#ifdef REDIS_SESSION_SANITIZED
-constexpr int slow = 3;
-#else
-constexpr int slow = 1;
-#endif
 constexpr int threads = 64;
 constexpr int calls_per_thread = 3;
 
-double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
 TEST(PoolExhaustionScenario, WaitersTimeOutAtAcquireTimeoutWithOneCallbackEach) {
   test::LatenessProbe probe;
-  RedisServer server;
-  FaultProxy proxy(server.port());
-  proxy.set_latency(FaultProxy::Direction::to_server, 100ms * slow);
+  test::ProxiedRedis redis;
+  redis.proxy.set_latency(test::FaultProxy::Direction::to_server, 100ms * test::slowdown);
 
   std::atomic<long long> callbacks{0};
-  RedisPoolStoreOptions options;
-  options.connection.host = "127.0.0.1";
-  options.connection.port = proxy.port();
-  options.connection.connect_timeout = 5000ms;  // generous: only the pool may time out here
-  options.connection.command_timeout = 5000ms;
+  // Generous connection deadlines: only the pool may time out here.
+  RedisPoolStoreOptions options = test::store_via(redis.proxy, 5000ms);
   options.pool.max_open = 4;
-  options.pool.acquire_timeout = 500ms * slow;
+  options.pool.acquire_timeout = 500ms * test::slowdown;
   options.pool.on_too_many_connections = [&callbacks] { callbacks.fetch_add(1); };
   RedisPoolStore store(options);
-  const double acquire_ms = ms(options.pool.acquire_timeout);
+  const double acquire_ms = test::ms(options.pool.acquire_timeout);
 
   std::mutex mutex;
   std::vector<double> timeout_ms;  // how long each PoolTimeoutError took
@@ -111,7 +90,7 @@ TEST(PoolExhaustionScenario, WaitersTimeOutAtAcquireTimeoutWithOneCallbackEach) 
           ++ok;
         } catch (const PoolTimeoutError&) {
           std::lock_guard lock(mutex);
-          timeout_ms.push_back(ms(Clock::now() - call_start));
+          timeout_ms.push_back(test::ms(Clock::now() - call_start));
         } catch (const std::exception& e) {
           std::lock_guard lock(mutex);
           other.push_back(e.what());
@@ -143,7 +122,7 @@ TEST(PoolExhaustionScenario, WaitersTimeOutAtAcquireTimeoutWithOneCallbackEach) 
   for (auto& w : workers) w.join();
   done = true;
   sampler.join();
-  const double took_s = ms(Clock::now() - start) / 1000;
+  const double took_s = test::ms(Clock::now() - start) / 1000;
 
   const PoolStats stats = store.pool().stats();
   const double min_ms = timeout_ms.empty() ? 0 : *std::min_element(timeout_ms.begin(), timeout_ms.end());

@@ -33,6 +33,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "redis_session/error.hpp"
@@ -157,18 +158,17 @@ TEST(RestartScenario, RedisRestartedUnderLoadLosesNoAcknowledgedWrite) {
 
   // Two restarts: a clean one (SIGTERM, Redis flushes and exits) and a crash
   // (SIGKILL mid-write). "Back" is when the restarted server answers PING.
-  std::this_thread::sleep_until(start + 4s);
-  const auto down1 = Clock::now();
-  server.stop();
-  std::this_thread::sleep_until(start + 6s);
-  server.start();
-  const auto back1 = Clock::now();
-  std::this_thread::sleep_until(start + 11s);
-  const auto down2 = Clock::now();
-  server.kill();
-  std::this_thread::sleep_until(start + 12500ms);
-  server.start();
-  const auto back2 = Clock::now();
+  // Down at `down_at` (by `how`), started again at `up_at`; both from `start`.
+  const auto restart = [&](Clock::duration down_at, void (RedisServer::*how)(), Clock::duration up_at) {
+    std::this_thread::sleep_until(start + down_at);
+    const auto down = Clock::now();
+    (server.*how)();
+    std::this_thread::sleep_until(start + up_at);
+    server.start();
+    return std::pair(down, Clock::now());
+  };
+  const auto [down1, back1] = restart(4s, &RedisServer::stop, 6s);
+  const auto [down2, back2] = restart(11s, &RedisServer::kill, 12500ms);
   std::this_thread::sleep_until(start + load_time);
   stop = true;
   for (auto& w : workers) w.join();

@@ -30,19 +30,11 @@
 #include <thread>
 #include <vector>
 
+#include "lateness_probe.hpp"
 #include "redis_session/error.hpp"
 #include "redis_session/redis_pool_store.hpp"
-#include "support/fault_proxy.hpp"
-#include "lateness_probe.hpp"
-#include "support/redis_server.hpp"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define REDIS_SESSION_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define REDIS_SESSION_SANITIZED 1
-#endif
-#endif
+#include "support/proxied_redis.hpp"
+#include "support/sanitizers.hpp"
 
 namespace redis_session {
 namespace {
@@ -50,13 +42,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using test::FaultProxy;
-using test::RedisServer;
-
-#ifdef REDIS_SESSION_SANITIZED
-constexpr int slow = 3;
-#else
-constexpr int slow = 1;
-#endif
+using test::ms;
+using test::slowdown;
 
 struct Call {
   Clock::time_point start;
@@ -64,18 +51,6 @@ struct Call {
   int outcome = 0;  // 0 ok, else the Errc; -1 an untyped exception
   int thread = 0;
 };
-
-double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-double ms(std::chrono::milliseconds d) { return static_cast<double>(d.count()); }
-
-RedisPoolStoreOptions options_via(const FaultProxy& proxy, std::chrono::milliseconds timeout) {
-  RedisPoolStoreOptions o;
-  o.connection.host = "127.0.0.1";
-  o.connection.port = proxy.port();
-  o.connection.connect_timeout = timeout;
-  o.connection.command_timeout = timeout;
-  return o;
-}
 
 // One call of a mix (load, save, increment, exists) on the thread's own session.
 void one_call(RedisPoolStore& store, const std::string& id, long long i) {
@@ -198,27 +173,53 @@ void expect_recovered(const Recovery& r) {
   EXPECT_LE(r.timed_out * 20, r.ok + r.timed_out) << "more than 5% of the calls after the stall timed out";
 }
 
-// As many threads as connections: nobody waits for the pool, so each call's
-// deadline is exactly the timeout.
-TEST(StallScenario, EveryCallTimesOutWithinItsDeadlineAndTheStoreRecovers) {
-  test::LatenessProbe probe;
-  RedisServer server;
-  FaultProxy proxy(server.port());
-  const auto timeout = 500ms * slow;
-  RedisPoolStoreOptions options = options_via(proxy, timeout);
-  options.pool.max_open = 4;
-  RedisPoolStore store(options);
+// When a stall was asked for, when it held, and when it was cleared.
+struct StallTimes {
+  Clock::time_point asked;
+  Clock::time_point held;
+  Clock::time_point cleared;
+};
 
-  Load load(store, 4, "s2a-");
+// 1 s of `load` first, then the proxy stalls for `length`; 1.5 s after it
+// clears (for recovery), the load stops.
+StallTimes stall_under(Load& load, FaultProxy& proxy, Clock::duration length) {
   std::this_thread::sleep_for(1s);
-  const auto stall_on = Clock::now();
+  StallTimes t;
+  t.asked = Clock::now();
   proxy.set_stall(true);
-  const auto stalled_from = Clock::now();
-  std::this_thread::sleep_for(timeout * 6);
-  const auto stall_off = Clock::now();
+  t.held = Clock::now();
+  std::this_thread::sleep_for(length);
+  t.cleared = Clock::now();
   proxy.set_stall(false);
   std::this_thread::sleep_for(1500ms);
   load.finish();
+  return t;
+}
+
+// Each test: the lateness probe, then a redis-server behind the fault proxy.
+class StallScenario : public ::testing::Test {
+ protected:
+  // A store of at most 4 connections through the proxy, both deadlines `timeout`.
+  RedisPoolStoreOptions four_connections(std::chrono::milliseconds timeout) const {
+    RedisPoolStoreOptions o = test::store_via(redis.proxy, timeout);
+    o.pool.max_open = 4;
+    return o;
+  }
+
+  test::LatenessProbe probe;
+  test::ProxiedRedis redis;
+};
+
+// As many threads as connections: nobody waits for the pool, so each call's
+// deadline is exactly the timeout.
+TEST_F(StallScenario, EveryCallTimesOutWithinItsDeadlineAndTheStoreRecovers) {
+  const auto timeout = 500ms * slowdown;
+  const RedisPoolStoreOptions options = four_connections(timeout);
+  RedisPoolStore store(options);
+
+  Load load(store, 4, "s2a-");
+  const StallTimes stall = stall_under(load, redis.proxy, timeout * 6);
+  const auto stall_on = stall.asked, stalled_from = stall.held, stall_off = stall.cleared;
 
   int during = 0, timeouts = 0, wrong_type = 0, outside = 0, before_ok = 0;
   double min_ms = 1e9, max_ms = 0;
@@ -245,7 +246,7 @@ TEST(StallScenario, EveryCallTimesOutWithinItsDeadlineAndTheStoreRecovers) {
               "failed_after=%d proxy_accepted=%llu late_ms=%.1f\n",
               static_cast<long long>(timeout.count()), during, timeouts, wrong_type, min_ms, max_ms, outside,
               load.max_open_creating(), r.ok, r.timed_out + r.other,
-              static_cast<unsigned long long>(proxy.accepted()), late);
+              static_cast<unsigned long long>(redis.proxy.accepted()), late);
   EXPECT_GT(before_ok, 0);
   EXPECT_GE(during, 8) << "too few calls inside the stall to judge";
   EXPECT_EQ(wrong_type, 0) << "calls in the stall that did not fail with TimeoutError";
@@ -257,25 +258,15 @@ TEST(StallScenario, EveryCallTimesOutWithinItsDeadlineAndTheStoreRecovers) {
 // More threads than connections: some wait for a slot and time out there
 // (PoolTimeoutError at acquire_timeout); the others time out on the server.
 // The pool never opens more than max_open, however many connections break.
-TEST(StallScenario, PoolStaysWithinMaxOpenWhileConnectionsTimeOut) {
-  test::LatenessProbe probe;
-  RedisServer server;
-  FaultProxy proxy(server.port());
-  const auto timeout = 400ms * slow;
-  RedisPoolStoreOptions options = options_via(proxy, timeout);
-  options.pool.max_open = 4;
-  options.pool.acquire_timeout = 300ms * slow;
+TEST_F(StallScenario, PoolStaysWithinMaxOpenWhileConnectionsTimeOut) {
+  const auto timeout = 400ms * slowdown;
+  RedisPoolStoreOptions options = four_connections(timeout);
+  options.pool.acquire_timeout = 300ms * slowdown;
   RedisPoolStore store(options);
 
   Load load(store, 16, "s2b-");
-  std::this_thread::sleep_for(1s);
-  const auto stall_on = Clock::now();
-  proxy.set_stall(true);
-  std::this_thread::sleep_for(timeout * 8);
-  const auto stall_off = Clock::now();
-  proxy.set_stall(false);
-  std::this_thread::sleep_for(1500ms);
-  load.finish();
+  const StallTimes stall = stall_under(load, redis.proxy, timeout * 8);
+  const auto stall_on = stall.asked, stall_off = stall.cleared;
 
   int during = 0, pool_timeouts = 0, timeouts = 0, wrong_type = 0, outside = 0;
   const auto limit = options.pool.acquire_timeout + timeout;
@@ -315,13 +306,10 @@ TEST(StallScenario, PoolStaysWithinMaxOpenWhileConnectionsTimeOut) {
 // past validate_after, so the pool PINGs one before handing it out. Its
 // deadline is then one PING (command_timeout) plus one connect
 // (connect_timeout) for the replacement, not a PING per idle connection.
-TEST(StallScenario, StallAfterQuietSpellFailsWithinOnePingAndOneConnect) {
-  test::LatenessProbe probe;
-  RedisServer server;
-  FaultProxy proxy(server.port());
-  const auto timeout = 300ms * slow;
-  RedisPoolStoreOptions options = options_via(proxy, timeout);
-  options.pool.max_open = 4;
+TEST_F(StallScenario, StallAfterQuietSpellFailsWithinOnePingAndOneConnect) {
+  FaultProxy& proxy = redis.proxy;
+  const auto timeout = 300ms * slowdown;
+  RedisPoolStoreOptions options = four_connections(timeout);
   options.pool.max_idle = 4;
   options.pool.validate_after = 100ms;
   RedisPoolStore store(options);

@@ -141,53 +141,41 @@ void FaultProxy::apply(std::unique_lock<std::mutex>& lock) {
 }
 
 void FaultProxy::set_latency(Direction direction, std::chrono::milliseconds delay) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  settings_.latency[index_of(direction)] = delay;
-  apply(lock);
+  change([&] { settings_.latency[index_of(direction)] = delay; });
 }
 
 void FaultProxy::set_random_delay(Direction direction, double probability, std::chrono::milliseconds delay) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  settings_.delay_probability[index_of(direction)] = probability;
-  settings_.random_delay[index_of(direction)] = delay;
-  apply(lock);
+  change([&] {
+    settings_.delay_probability[index_of(direction)] = probability;
+    settings_.random_delay[index_of(direction)] = delay;
+  });
 }
 
 void FaultProxy::set_stall(bool stalled) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  settings_.stalled = stalled;
-  apply(lock);
+  change([&] { settings_.stalled = stalled; });
 }
 
 void FaultProxy::cut_all(bool reset) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  cut_with_reset_ = reset;
-  ++cut_requests_;
-  apply(lock);
+  change([&] {
+    cut_with_reset_ = reset;
+    ++cut_requests_;
+  });
 }
 
 void FaultProxy::reset_next_replies(int count) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  settings_.reset_next += count;
-  apply(lock);
+  change([&] { settings_.reset_next += count; });
 }
 
 void FaultProxy::drop_next_replies(int count) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  settings_.drop_next += count;
-  apply(lock);
+  change([&] { settings_.drop_next += count; });
 }
 
 void FaultProxy::set_reset_probability(double probability) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  settings_.reset_probability = probability;
-  apply(lock);
+  change([&] { settings_.reset_probability = probability; });
 }
 
 void FaultProxy::set_down(bool down) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  settings_.down = down;
-  apply(lock);
+  change([&] { settings_.down = down; });
 }
 
 void FaultProxy::run() noexcept {

@@ -27,17 +27,17 @@
 #include <string>
 #include <thread>
 
+#include "support/non_copyable.hpp"
+
 namespace redis_session::test {
 
-class FaultProxy {
+class FaultProxy : NonCopyable {
  public:
   enum class Direction { to_server, to_client };
 
   // Listens on a free loopback port and forwards to upstream_host:upstream_port.
   explicit FaultProxy(std::uint16_t upstream_port, std::string upstream_host = "127.0.0.1");
   ~FaultProxy();
-  FaultProxy(const FaultProxy&) = delete;
-  FaultProxy& operator=(const FaultProxy&) = delete;
 
   std::uint16_t port() const { return port_; }
 
@@ -95,6 +95,13 @@ class FaultProxy {
   // Called with the lock held after a change: waits until the loop has
   // taken it, so a setter's effect holds for everything after it returns.
   void apply(std::unique_lock<std::mutex>& lock);
+  // Runs `edit` under the lock, then apply(): what every setter does.
+  template <class Edit>
+  void change(Edit edit) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    edit();
+    apply(lock);
+  }
 
   std::string upstream_host_;
   std::uint16_t upstream_port_;

@@ -1,9 +1,5 @@
 #include "redis_cluster.hpp"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -115,82 +111,36 @@ long long set_replicated(const std::string& address, std::string_view key, std::
 
 // ------------------------------------------------------------------ ChildProcess
 
-ChildProcess::ChildProcess(std::vector<std::string> argv) : argv_(std::move(argv)) {
-  const std::string out = dir_.path() + "/output";
-  std::vector<std::string> args = argv_;
-  std::vector<char*> cargv;
-  for (auto& a : args) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("ChildProcess: cannot create " + out);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fd);
-    throw std::runtime_error("fork failed");
-  }
-  if (pid == 0) {
-    // Only async-signal-safe calls between fork and exec.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execvp(cargv[0], cargv.data());
-    static const char msg[] = "redis_session tests: cannot run the program (is it installed?)\n";
-    ssize_t ignored = ::write(2, msg, sizeof msg - 1);
-    (void)ignored;
-    ::_exit(127);
-  }
-  ::close(fd);
-  pid_ = pid;
+namespace {
+
+ProcessOutput into_file(const std::string& path) {
+  ProcessOutput o;
+  o.file = path;
+  o.stderr_too = true;
+  return o;
 }
 
-ChildProcess::~ChildProcess() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-  }
-}
+}  // namespace
 
-bool ChildProcess::finished() {
-  if (pid_ <= 0) return true;
-  int status = 0;
-  if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
-  pid_ = -1;
-  status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return true;
-}
+ChildProcess::ChildProcess(std::vector<std::string> argv)
+    : process_(std::move(argv), into_file(dir_.path() + "/output")) {}
 
 int ChildProcess::wait(std::chrono::milliseconds limit) {
-  const auto deadline = Clock::now() + limit;
-  while (!finished()) {
-    if (Clock::now() >= deadline) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      pid_ = -1;
-      throw std::runtime_error("timed out after " + std::to_string(limit.count()) + " ms: " + command_line() +
-                               "\n" + output());
-    }
-    std::this_thread::sleep_for(10ms);
+  if (!process_.wait_for(limit)) {
+    process_.kill();
+    throw std::runtime_error("timed out after " + std::to_string(limit.count()) + " ms: " + command_line() + "\n" +
+                             output());
   }
-  if (status_ == 127) throw std::runtime_error("cannot run " + argv_.at(0) + " (not installed?): " + output());
-  return status_;
+  if (process_.exec_failed()) {
+    throw std::runtime_error("cannot run " + process_.argv().at(0) + " (not installed?): " + output());
+  }
+  return process_.status();
 }
 
 std::string ChildProcess::output() const {
   std::ifstream in(dir_.path() + "/output");
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   return all.size() > 6000 ? "..." + all.substr(all.size() - 6000) : all;
-}
-
-std::string ChildProcess::command_line() const {
-  std::string line;
-  for (const std::string& a : argv_) line += (line.empty() ? "" : " ") + a;
-  return line;
 }
 
 // ------------------------------------------------------------------ RedisCluster

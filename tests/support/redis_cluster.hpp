@@ -12,8 +12,6 @@
 // ChildProcess::wait() on distinct objects may run while load threads use the
 // cluster; control each fixture from one thread.
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
@@ -24,6 +22,7 @@
 #include <vector>
 
 #include "redis_session/redis/reply.hpp"
+#include "support/process.hpp"
 #include "support/redis_server.hpp"
 
 namespace redis_session::test {
@@ -47,22 +46,17 @@ std::string role_of(const std::string& address, std::chrono::milliseconds limit 
 class ChildProcess {
  public:
   explicit ChildProcess(std::vector<std::string> argv);
-  ~ChildProcess();
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
 
   // Waits for the exit, at most `limit` (then kills it and throws). Returns
   // the exit status (128 + signal when killed by one).
   int wait(std::chrono::milliseconds limit);
-  bool finished();  // without waiting
+  bool finished() { return !process_.running(); }  // without waiting
   std::string output() const;
-  std::string command_line() const;
+  std::string command_line() const { return process_.command_line(); }
 
  private:
-  TempDir dir_;
-  std::vector<std::string> argv_;
-  pid_t pid_ = -1;
-  int status_ = -1;
+  TempDir dir_;  // before process_: it holds the output file
+  Process process_;
 };
 
 struct ClusterNode {
@@ -83,12 +77,10 @@ struct RedisClusterOptions {
   std::vector<std::string> args;  // extra redis-server arguments for every node
 };
 
-class RedisCluster {
+class RedisCluster : NonCopyable {
  public:
   explicit RedisCluster(RedisClusterOptions options = {});
   ~RedisCluster();
-  RedisCluster(const RedisCluster&) = delete;
-  RedisCluster& operator=(const RedisCluster&) = delete;
 
   // "127.0.0.1:port" of every node still running (primaries first at creation).
   std::vector<std::string> seeds() const;
@@ -153,12 +145,10 @@ struct SentinelGroupOptions {
 // 1 master, 1 replica (--replicaof), 3 sentinels (`redis-server <conf>
 // --sentinel`, quorum 2), each config file in a temp dir of the group (a
 // sentinel rewrites its own).
-class SentinelGroup {
+class SentinelGroup : NonCopyable {
  public:
   explicit SentinelGroup(SentinelGroupOptions options = {});
   ~SentinelGroup();
-  SentinelGroup(const SentinelGroup&) = delete;
-  SentinelGroup& operator=(const SentinelGroup&) = delete;
 
   const std::string& master_name() const { return options_.master_name; }
   std::vector<std::string> sentinels() const;  // "127.0.0.1:port"

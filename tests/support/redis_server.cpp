@@ -1,13 +1,12 @@
 #include "redis_server.hpp"
 
+#include "process.hpp"
+
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -159,40 +158,18 @@ void RedisServer::spawn() {
   }
   if (!options_.config_file.empty()) args.insert(args.begin() + 1, options_.config_file);
   args.insert(args.end(), options_.args.begin(), options_.args.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    // Only async-signal-safe calls between fork and exec.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    int devnull = ::open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 1);
-    }
-    ::execvp("redis-server", argv.data());
-    static const char msg[] = "redis_session tests: cannot run redis-server (install redis-server)\n";
-    ssize_t ignored = ::write(2, msg, sizeof msg - 1);
-    (void)ignored;
-    ::_exit(127);
-  }
-  pid_ = pid;
+  ProcessOutput output;
+  output.discard = true;  // its log goes to --logfile; stderr stays ours, for a failed exec
+  process_ = std::make_unique<Process>(std::move(args), output);
 }
 
 bool RedisServer::wait_ready(std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-        throw std::runtime_error("redis-server is not installed or not on PATH");
-      }
+    if (!process_->running()) {
+      const bool missing = process_->exec_failed();
+      process_.reset();
+      if (missing) throw std::runtime_error("redis-server is not installed or not on PATH");
       return false;
     }
     try {
@@ -215,24 +192,22 @@ std::string RedisServer::log_tail() const {
   return all.size() > 4000 ? all.substr(all.size() - 4000) : all;
 }
 
+pid_t RedisServer::pid() const {
+  return process_ ? process_->pid() : -1;
+}
+
 void RedisServer::stop() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
+  if (process_) process_->stop(SIGTERM);
+  process_.reset();
 }
 
 void RedisServer::kill() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
+  if (process_) process_->kill();
+  process_.reset();
 }
 
 void RedisServer::start() {
-  if (pid_ > 0) return;
+  if (process_) return;
   // The old socket may linger in TIME_WAIT; redis-server sets SO_REUSEADDR,
   // so the same port is free again at once.
   spawn();

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -21,20 +22,21 @@
 
 #include "redis_session/redis/connection.hpp"
 #include "redis_session/redis/options.hpp"
+#include "support/non_copyable.hpp"
 
 namespace redis_session::test {
+
+class Process;
 
 // A free TCP port on 127.0.0.1 right now (bound and released).
 std::uint16_t free_port();
 
 // A directory under $TMPDIR (or /tmp), or under `base` when given, removed
 // with its contents on destruction.
-class TempDir {
+class TempDir : NonCopyable {
  public:
   explicit TempDir(const std::string& base = {});
   ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
   const std::string& path() const { return path_; }
 
  private:
@@ -63,19 +65,17 @@ struct RedisServerOptions {
   std::string config_file;
 };
 
-class RedisServer {
+class RedisServer : NonCopyable {
  public:
   explicit RedisServer(RedisServerOptions options = {});
   ~RedisServer();
-  RedisServer(const RedisServer&) = delete;
-  RedisServer& operator=(const RedisServer&) = delete;
 
   std::uint16_t port() const { return port_; }
   std::uint16_t tls_port() const { return tls_port_; }
   const std::string& unix_path() const { return unix_path_; }
   std::string url() const;  // redis://127.0.0.1:port
-  pid_t pid() const { return pid_; }
-  bool running() const { return pid_ > 0; }
+  pid_t pid() const;        // -1 when stopped
+  bool running() const { return process_ != nullptr; }
   // The server's working directory (--dir): its log, nodes.conf, dumps.
   const std::string& dir() const { return dir_.path(); }
   // The end of the server's log, for failure messages.
@@ -102,7 +102,7 @@ class RedisServer {
   std::string unix_path_;
   std::uint16_t port_ = 0;
   std::uint16_t tls_port_ = 0;
-  pid_t pid_ = -1;
+  std::unique_ptr<Process> process_;  // null when stopped
   std::string password_;  // from --requirepass, for readiness checks
 };
 
@@ -110,12 +110,10 @@ class RedisServer {
 // and, per connection, answers `reply` after `delay` for every `\n`-terminated
 // chunk it reads; with reply empty it never answers. Used for stalls and late
 // replies that a real server cannot be made to produce on demand.
-class FakeServer {
+class FakeServer : NonCopyable {
  public:
   FakeServer(std::string reply, std::chrono::milliseconds delay);
   ~FakeServer();
-  FakeServer(const FakeServer&) = delete;
-  FakeServer& operator=(const FakeServer&) = delete;
   std::uint16_t port() const { return port_; }
   int accepted() const { return accepted_.load(); }
 

@@ -25,4 +25,14 @@ inline constexpr const char* build_kind = "sanitized";
 #else
 inline constexpr const char* build_kind = "release";
 #endif
+
+// How many times longer the timing scenarios make their deadlines in a
+// sanitized build: every step after a deadline (unwinding, closing, waking)
+// runs several times slower there, and the tolerance stays 20% of the
+// larger deadline.
+#ifdef REDIS_SESSION_SANITIZED
+inline constexpr int slowdown = 3;
+#else
+inline constexpr int slowdown = 1;
+#endif
 }  // namespace redis_session::test

@@ -1,13 +1,11 @@
 // Smoke-test driver: starts a throwaway redis-server, runs the given program
 // with every "{url}" argument replaced by the server's URL, and returns the
 // program's exit status. Usage: with_redis_server PROGRAM [ARGS...]
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "support/process.hpp"
 #include "support/redis_server.hpp"
 
 int main(int argc, char** argv) {
@@ -22,15 +20,7 @@ int main(int argc, char** argv) {
     for (auto pos = a.find("{url}"); pos != std::string::npos; pos = a.find("{url}")) a.replace(pos, 5, server.url());
     args.push_back(a);
   }
-  std::vector<char*> cargs;
-  for (auto& a : args) cargs.push_back(a.data());
-  cargs.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execv(cargs[0], cargs.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  redis_session::test::Process program(args);  // its output is ours: ctest shows it
+  program.wait();
+  return program.exited_normally() ? program.status() : 1;
 }

@@ -273,6 +273,7 @@ class MemoryStore final : public SessionStore {
     if (options.shards < 1 || options.shards > 1024) {
       throw InvalidOptionsError("invalid store options: shards must be between 1 and 1024");
     }
+    if (!options.codec.serialize) throw InvalidOptionsError("invalid store options: codec needs serialize");
     return options;
   }
 

@@ -1,7 +1,8 @@
 #pragma once
 // The framework-neutral middleware core: the request's Cookie header in, a
 // Session out; at commit, one write of what changed and the Set-Cookie value
-// to send, if any. Adapters (beast.hpp, httplib.hpp) are thin wrappers.
+// to send, if any. Adapters (adapters/beast.hpp, adapters/httplib.hpp) are
+// thin wrappers.
 //
 // Strict ids: an incoming id must have the exact shape of a generated one
 // before it reaches the store, and an unknown or expired id is never adopted:

@@ -61,8 +61,4 @@ const LuaScript& script(Script which) {
   return all[static_cast<std::size_t>(which)];
 }
 
-const LuaScript& increment_script() {
-  return script(Script::increment);
-}
-
 }  // namespace redis_session::detail

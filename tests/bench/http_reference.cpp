@@ -41,9 +41,10 @@
 #include <utility>
 #include <vector>
 
-// The text of the store's Lua scripts (src/lua_scripts.cpp, compiled in: a
-// table of strings, no library code runs), so both servers run the very same
-// increment script, whatever it becomes.
+// The text of the store's Lua scripts (src/store/scripts/*.lua, compiled in
+// through the redis_session_scripts objects: a table of strings, no store
+// code runs), so both servers run the very same increment script, whatever it
+// becomes.
 #include "redis_session/detail/lua_scripts.hpp"
 #include "redis_session/session_id.hpp"
 
@@ -259,7 +260,7 @@ void count(const Config& config, const Request& req, Response& res) {
       new_cookie = true;
     }
     const std::string key = "session:" + id;
-    const auto& script = redis_session::detail::increment_script();
+    const auto& script = redis_session::detail::script(redis_session::detail::Script::increment);
     redis.append({"EVALSHA", script.sha, "1", key, idle_ms, "0", "count", "1", exists ? "0" : "1"});
     ReplyPtr r = redis.reply();
     if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).rfind("NOSCRIPT", 0) == 0) {

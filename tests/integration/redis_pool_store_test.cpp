@@ -11,6 +11,7 @@
 
 #include "redis_session/error.hpp"
 #include "support/redis_server.hpp"
+#include "support/shared_server.hpp"
 
 namespace redis_session {
 namespace {
@@ -19,14 +20,8 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using test::RedisServer;
 
-class RedisPoolStoreTest : public ::testing::Test {
+class RedisPoolStoreTest : public test::SharedRedisServer<false> {
  protected:
-  static void SetUpTestSuite() { server_ = new RedisServer(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-
   // A fresh namespace per store so tests never see each other's keys.
   RedisPoolStoreOptions options() {
     static std::atomic<int> n{0};
@@ -45,10 +40,7 @@ class RedisPoolStoreTest : public ::testing::Test {
     auto pos = info.find(needle);
     return pos == std::string::npos ? 0 : std::stoll(info.substr(pos + needle.size()));
   }
-
-  static RedisServer* server_;
 };
-RedisServer* RedisPoolStoreTest::server_ = nullptr;
 
 SessionChanges create(Fields set) { return {SessionChanges::Mode::create, std::move(set), {}}; }
 SessionChanges update(Fields set, std::vector<std::string> erase = {}) {

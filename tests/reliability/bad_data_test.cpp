@@ -36,7 +36,7 @@
 #include "redis_session/session_manager.hpp"
 #include "reliability/redis_snapshot.hpp"
 #include "support/messages.hpp"
-#include "support/redis_server_suite.hpp"
+#include "support/shared_server.hpp"
 
 namespace redis_session {
 namespace {
@@ -265,7 +265,7 @@ std::vector<BadState> bad_states() {
 
 // ---------------------------------------------------------------- fixture
 
-class BadDataTest : public test::RedisServerSuite {
+class BadDataTest : public test::SharedRedisServer<false> {
  protected:
   void SetUp() override {
     static std::atomic<int> n{0};

@@ -12,9 +12,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +20,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -29,6 +28,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "support/process.hpp"
 
 namespace redis_session::test {
 
@@ -143,18 +144,14 @@ class DemoProcess {
   explicit DemoProcess(std::vector<std::string> args) {
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      ::dup2(out[1], 1);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
+    test::ProcessOutput output;
+    output.fd = out[1];
+    try {
+      process_ = std::make_unique<test::Process>(std::move(args), output);
+    } catch (...) {
+      ::close(out[0]);
+      ::close(out[1]);
+      throw;
     }
     ::close(out[1]);
     out_ = out[0];
@@ -179,6 +176,7 @@ class DemoProcess {
     output_ = seen;
     if (port_ == 0) {
       kill_now();
+      ::close(out_);
       throw std::runtime_error("the demo did not start; its output:\n" + seen);
     }
     drain_ = std::thread([fd = out_] {
@@ -188,7 +186,7 @@ class DemoProcess {
     });
   }
   ~DemoProcess() {
-    kill_now();
+    kill_now();  // the drain thread sees EOF once the demo is gone
     if (drain_.joinable()) drain_.join();
     if (out_ >= 0) ::close(out_);
   }
@@ -200,48 +198,22 @@ class DemoProcess {
   const std::string& output() const { return output_; }
 
   // True while the process runs (it has not exited or died of a signal).
-  bool alive() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      exit_status_ = status;
-      return false;
-    }
-    return true;
-  }
+  bool alive() { return process_->running(); }
   // How it ended, for messages: "exit 0", "signal 11".
-  std::string how_it_ended() const {
-    if (!exit_status_) return "still running";
-    if (WIFEXITED(*exit_status_)) return "exit " + std::to_string(WEXITSTATUS(*exit_status_));
-    return "signal " + std::to_string(WTERMSIG(*exit_status_));
-  }
+  std::string how_it_ended() const { return process_->how_it_ended(); }
 
   // SIGTERM and wait; the exit status (0 for a clean shutdown).
   int stop() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      exit_status_ = status;
-      pid_ = -1;
-    }
-    return exit_status_ && WIFEXITED(*exit_status_) ? WEXITSTATUS(*exit_status_) : -1;
+    process_->stop(SIGTERM);
+    return process_->exited_normally() ? process_->status() : -1;
   }
 
  private:
-  void kill_now() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  pid_t pid_ = -1;
+  void kill_now() { process_->kill(); }
+  std::unique_ptr<test::Process> process_;
   int out_ = -1;
   std::uint16_t port_ = 0;
   std::string output_;
-  std::optional<int> exit_status_;
   std::thread drain_;
 };
 

@@ -5,9 +5,10 @@
 //   (SessionId.AMillionIdsAreDistinctAndWellFormed and the others).
 // - Strict mode against a counting store: unknown and expired ids never
 //   adopted, malformed ids never reach the store, duplicates distrusted,
-//   overlong headers ignored: tests/unit/session_manager_test.cpp.
+//   overlong headers ignored: tests/unit/session_manager_test.cpp and
+//   tests/unit/cookie_test.cpp.
 // - Cookie attributes the manager builds (Path, Domain, Secure, HttpOnly,
-//   SameSite, Max-Age, the clearing cookie): tests/unit/session_manager_test.cpp.
+//   SameSite, Max-Age, the clearing cookie): tests/unit/cookie_test.cpp.
 // - TLS on redis::Connection: untrusted CA and wrong host name refused, the
 //   opt-out, client certificates; AUTH and an ACL user with a key pattern;
 //   passwords absent from auth errors: tests/integration/connection_test.cpp.

@@ -1,7 +1,10 @@
 #pragma once
 // A gtest fixture whose suite shares one redis-server: started before the
-// suite's first test, stopped after its last. Tests of one suite use keys of
-// their own.
+// suite's first test, stopped after its last. Starting a server takes tens of
+// milliseconds; a suite of many small tests shares one, each test keeping to
+// keys of its own.
+//
+// Thread safety: server_ may be used from any test thread while the suite runs.
 
 #include <gtest/gtest.h>
 

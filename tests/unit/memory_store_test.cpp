@@ -62,6 +62,14 @@ TEST(MemoryStoreOptions, ShardsOutOfRangeAreRejected) {
   }
 }
 
+TEST(MemoryStoreOptions, ACodecWithoutSerializeIsRejectedByTheConstructor) {
+  MemoryStoreOptions options;
+  options.codec.serialize = nullptr;
+  const std::string message = test::message_of([&] { MemoryStore store(options); });
+  EXPECT_NE(message.find("codec"), std::string::npos) << message;
+  EXPECT_THROW(MemoryStore store(options), InvalidOptionsError);
+}
+
 TEST(MemoryStoreOptions, ExpiryIsValidatedByTheConstructor) {
   MemoryStoreOptions zero_idle;
   zero_idle.expiry.idle_timeout = 0ms;

@@ -34,8 +34,6 @@ enum class Script : std::uint8_t {
 inline constexpr std::size_t script_count = 7;
 
 const LuaScript& script(Script which);
-// script(Script::increment), by the name tests/bench/http_reference.cpp uses.
-const LuaScript& increment_script();
 
 // The argv of one script call: [EVALSHA|EVAL, sha|source, numkeys, keys...,
 // idle_ms, absolute_ms, extra...]. Views only: the strings must outlive it.

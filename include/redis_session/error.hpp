@@ -49,10 +49,12 @@ class Error : public std::runtime_error {
 
 namespace detail {
 
-// Every kind of error below is a `Base` whose code is `Code`; one template
-// instead of a dozen classes of the same shape. The protected constructor
-// lets a kind be the base of a narrower kind (AuthError is a ConnectError
-// with a code of its own).
+// Every kind of error below is a `Base` whose code is `Code`: one template
+// holds the constructors a dozen classes of the same shape would repeat. The
+// kinds stay classes of their own (not aliases), so they can be forward
+// declared and keep their names in type_info and diagnostics. The protected
+// constructor lets a kind be the base of a narrower kind (AuthError is a
+// ConnectError with a code of its own).
 template <class Base, Errc Code>
 class ErrorKind : public Base {
  public:
@@ -65,7 +67,10 @@ class ErrorKind : public Base {
 }  // namespace detail
 
 // A bad option, URL or argument; thrown before any I/O happens.
-using InvalidOptionsError = detail::ErrorKind<Error, Errc::invalid_options>;
+class InvalidOptionsError : public detail::ErrorKind<Error, Errc::invalid_options> {
+ public:
+  using ErrorKind::ErrorKind;
+};
 
 // Failures of the connection pool itself (the server may be fine).
 class PoolError : public Error {
@@ -73,8 +78,14 @@ class PoolError : public Error {
   using Error::Error;
 };
 
-using PoolTimeoutError = detail::ErrorKind<PoolError, Errc::pool_timeout>;
-using PoolClosedError = detail::ErrorKind<PoolError, Errc::pool_closed>;
+class PoolTimeoutError : public detail::ErrorKind<PoolError, Errc::pool_timeout> {
+ public:
+  using ErrorKind::ErrorKind;
+};
+class PoolClosedError : public detail::ErrorKind<PoolError, Errc::pool_closed> {
+ public:
+  using ErrorKind::ErrorKind;
+};
 
 // The connection could not be used: it is broken afterwards and never reused.
 class ConnectionError : public Error {
@@ -82,13 +93,28 @@ class ConnectionError : public Error {
   using Error::Error;
 };
 
-using ConnectError = detail::ErrorKind<ConnectionError, Errc::connect_failed>;
+class ConnectError : public detail::ErrorKind<ConnectionError, Errc::connect_failed> {
+ public:
+  using ErrorKind::ErrorKind;
+};
 // Credentials refused during connection setup. A ConnectError, so code that
 // only cares "could not connect" catches it too.
-using AuthError = detail::ErrorKind<ConnectError, Errc::auth_failed>;
-using TimeoutError = detail::ErrorKind<ConnectionError, Errc::timeout>;
-using IoError = detail::ErrorKind<ConnectionError, Errc::io_error>;
-using ProtocolError = detail::ErrorKind<ConnectionError, Errc::protocol_error>;
+class AuthError : public detail::ErrorKind<ConnectError, Errc::auth_failed> {
+ public:
+  using ErrorKind::ErrorKind;
+};
+class TimeoutError : public detail::ErrorKind<ConnectionError, Errc::timeout> {
+ public:
+  using ErrorKind::ErrorKind;
+};
+class IoError : public detail::ErrorKind<ConnectionError, Errc::io_error> {
+ public:
+  using ErrorKind::ErrorKind;
+};
+class ProtocolError : public detail::ErrorKind<ConnectionError, Errc::protocol_error> {
+ public:
+  using ErrorKind::ErrorKind;
+};
 
 // The server answered with an error reply. The connection stays usable.
 // prefix() is the error's first word ("ERR", "WRONGTYPE", "NOSCRIPT", ...).
@@ -106,9 +132,15 @@ class ServerError : public Error {
 };
 
 // Stored bytes could not be decoded. Names the key and field, never the bytes.
-using DecodeError = detail::ErrorKind<Error, Errc::decode_error>;
+class DecodeError : public detail::ErrorKind<Error, Errc::decode_error> {
+ public:
+  using ErrorKind::ErrorKind;
+};
 
-using ValueTooLargeError = detail::ErrorKind<Error, Errc::value_too_large>;
+class ValueTooLargeError : public detail::ErrorKind<Error, Errc::value_too_large> {
+ public:
+  using ErrorKind::ErrorKind;
+};
 
 }  // namespace redis_session
 

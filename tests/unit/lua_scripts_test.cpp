@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace redis_session::detail {
@@ -22,6 +24,18 @@ TEST(LuaScripts, EmbeddedWithPreludeAndNoCommentLines) {
   EXPECT_STREQ(script(Script::export_hash).name, "export");
   EXPECT_STREQ(script(Script::import_hash).name, "import");
 }
+
+// ScriptArgs keeps views: a temporary string must not compile as an
+// argument, a named one and a literal must.
+template <class Arg, class = void>
+struct can_add : std::false_type {};
+template <class Arg>
+struct can_add<Arg, std::void_t<decltype(std::declval<ScriptArgs&>().add(std::declval<Arg>()))>> : std::true_type {};
+static_assert(!can_add<std::string>::value, "a temporary std::string would dangle");
+static_assert(can_add<std::string&>::value);
+static_assert(can_add<const std::string&>::value);
+static_assert(can_add<const char (&)[2]>::value);
+static_assert(can_add<std::string_view>::value);
 
 TEST(LuaScripts, ArgsLayout) {
   ScriptArgs one({"ns:a"}, "1000", "0", 2);

@@ -7,11 +7,13 @@
 // key) and ARGV[1] = idle ms, ARGV[2] = absolute lifetime ms (0: none);
 // ScriptArgs builds that layout, so no call site counts positions.
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace redis_session::detail {
@@ -45,6 +47,7 @@ class ScriptArgs {
   ScriptArgs(std::initializer_list<std::string_view> keys, std::string_view idle_ms, std::string_view absolute_ms,
              std::size_t extra = 0) {
     static constexpr std::string_view numkeys[] = {"0", "1", "2"};
+    assert(keys.size() == 1 || keys.size() == 2);
     argv_.reserve(5 + keys.size() + extra);
     argv_.insert(argv_.end(), {std::string_view(), std::string_view(), numkeys[keys.size()]});
     argv_.insert(argv_.end(), keys.begin(), keys.end());
@@ -55,6 +58,9 @@ class ScriptArgs {
     argv_.push_back(arg);
     return *this;
   }
+  // A temporary string would be gone before the call is sent.
+  template <class T, std::enable_if_t<std::is_same_v<T, std::string>, int> = 0>
+  ScriptArgs& add(T&& temporary) = delete;
 
   // The argv that runs `script` by its SHA (EVALSHA) or, `by_source`, by its text (EVAL).
   const std::vector<std::string_view>& command(const LuaScript& script, bool by_source) {

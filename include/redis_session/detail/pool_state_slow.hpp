@@ -23,7 +23,7 @@ namespace redis_session {
 namespace detail {
 
 template <class Resource>
-inline auto PoolState<Resource>::acquire_slow(std::unique_lock<std::mutex>& lock) -> Lease {
+auto PoolState<Resource>::acquire_slow(std::unique_lock<std::mutex>& lock) -> Lease {
   if (generation_ != fork_generation.load(std::memory_order_relaxed)) {
     reset_after_fork(lock, true);
   }
@@ -50,7 +50,7 @@ inline auto PoolState<Resource>::acquire_slow(std::unique_lock<std::mutex>& lock
 }
 
 template <class Resource>
-inline void PoolState<Resource>::release_slow(std::unique_lock<std::mutex>& lock, std::unique_ptr<Resource>& resource,
+void PoolState<Resource>::release_slow(std::unique_lock<std::mutex>& lock, std::unique_ptr<Resource>& resource,
                                               PoolTime now, PoolTime expires_at, std::uint32_t generation,
                                               bool broken) noexcept {
   if (generation_ != fork_generation.load(std::memory_order_relaxed)) {
@@ -89,7 +89,7 @@ inline void PoolState<Resource>::release_slow(std::unique_lock<std::mutex>& lock
 }
 
 template <class Resource>
-inline auto PoolState<Resource>::wait_and_acquire(std::unique_lock<std::mutex>& lock) -> Lease {
+auto PoolState<Resource>::wait_and_acquire(std::unique_lock<std::mutex>& lock) -> Lease {
   Waiter w;
   w.prev = tail_;
   (tail_ != nullptr ? tail_->next : head_) = &w;
@@ -126,7 +126,7 @@ inline auto PoolState<Resource>::wait_and_acquire(std::unique_lock<std::mutex>& 
 }
 
 template <class Resource>
-inline void PoolState<Resource>::leave_wait_locked(std::chrono::steady_clock::duration waited) noexcept {
+void PoolState<Resource>::leave_wait_locked(std::chrono::steady_clock::duration waited) noexcept {
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(waited);
   wait_total_ += ns;
   wait_max_ = std::max(wait_max_, ns);
@@ -139,7 +139,7 @@ inline void PoolState<Resource>::leave_wait_locked(std::chrono::steady_clock::du
 // creating_). Turns it into a lease, replacing dead or expired entries and
 // creating when needed, without holding the lock for any hook.
 template <class Resource>
-inline auto PoolState<Resource>::finish_acquire(Grant grant, Entry entry) -> Lease {
+auto PoolState<Resource>::finish_acquire(Grant grant, Entry entry) -> Lease {
   for (;;) {
     if (grant == Grant::entry) {
       const PoolTime now = aging_now();
@@ -236,7 +236,7 @@ inline auto PoolState<Resource>::finish_acquire(Grant grant, Entry entry) -> Lea
 // so an acquire waits for at most one slow check before it connects anew.
 // Fresh idle ones (used within validate_after) are kept.
 template <class Resource>
-inline void PoolState<Resource>::condemn_unchecked_idle_locked(PoolTime now,
+void PoolState<Resource>::condemn_unchecked_idle_locked(PoolTime now,
                                                                std::vector<std::unique_ptr<Resource>>& dead) noexcept {
   std::size_t kept = 0;
   for (std::size_t i = 0; i < idle_.size(); ++i) {
@@ -255,7 +255,7 @@ inline void PoolState<Resource>::condemn_unchecked_idle_locked(PoolTime now,
 }
 
 template <class Resource>
-inline auto PoolState<Resource>::lifetime_deadline_locked(PoolTime created_at) noexcept -> PoolTime {
+auto PoolState<Resource>::lifetime_deadline_locked(PoolTime created_at) noexcept -> PoolTime {
   // splitmix64: statistically fine for spreading expiries; cryptographic
   // quality is irrelevant here.
   std::uint64_t z = (rng_ += 0x9E3779B97F4A7C15ull);
@@ -269,7 +269,7 @@ inline auto PoolState<Resource>::lifetime_deadline_locked(PoolTime created_at) n
 // Hands free capacity to waiters, oldest first. Called after anything that
 // may free a slot, so a freed slot never goes unnoticed.
 template <class Resource>
-inline void PoolState<Resource>::serve_waiters_locked() noexcept {
+void PoolState<Resource>::serve_waiters_locked() noexcept {
   while (head_ != nullptr) {
     Waiter* w = head_;
     if (!idle_.empty()) {
@@ -288,14 +288,14 @@ inline void PoolState<Resource>::serve_waiters_locked() noexcept {
 }
 
 template <class Resource>
-inline auto PoolState<Resource>::pop_waiter() noexcept -> Waiter* {
+auto PoolState<Resource>::pop_waiter() noexcept -> Waiter* {
   Waiter* w = head_;
   unlink_waiter(w);
   return w;
 }
 
 template <class Resource>
-inline void PoolState<Resource>::unlink_waiter(Waiter* w) noexcept {
+void PoolState<Resource>::unlink_waiter(Waiter* w) noexcept {
   (w->prev != nullptr ? w->prev->next : head_) = w->next;
   (w->next != nullptr ? w->next->prev : tail_) = w->prev;
   w->prev = w->next = nullptr;
@@ -305,7 +305,7 @@ inline void PoolState<Resource>::unlink_waiter(Waiter* w) noexcept {
 // Closes idle entries past idle_timeout or max_lifetime into `dead` and
 // returns how long until the next one is due.
 template <class Resource>
-inline auto PoolState<Resource>::reap_locked(PoolTime now, std::vector<std::unique_ptr<Resource>>& dead)
+auto PoolState<Resource>::reap_locked(PoolTime now, std::vector<std::unique_ptr<Resource>>& dead)
     -> std::chrono::nanoseconds {
   std::chrono::nanoseconds next = options_.idle_timeout;
   dead.reserve(dead.size() + idle_.size());  // may throw, but before anything changed
@@ -334,14 +334,14 @@ inline auto PoolState<Resource>::reap_locked(PoolTime now, std::vector<std::uniq
 }
 
 template <class Resource>
-inline auto PoolState<Resource>::start_reaper() -> std::unique_ptr<Reaper> {
+auto PoolState<Resource>::start_reaper() -> std::unique_ptr<Reaper> {
   auto reaper = std::make_unique<Reaper>();
   reaper->thread = std::thread([this, r = reaper.get()] { run_reaper(r); });
   return reaper;
 }
 
 template <class Resource>
-inline void PoolState<Resource>::run_reaper(Reaper* r) noexcept {
+void PoolState<Resource>::run_reaper(Reaper* r) noexcept {
   std::vector<std::unique_ptr<Resource>> dead;
   for (;;) {
     const PoolTime now = aging_now();
@@ -369,7 +369,7 @@ inline void PoolState<Resource>::run_reaper(Reaper* r) noexcept {
 // the ones in use (their leases close them when returned here) and the
 // waiters and reaper (their threads do not exist here).
 template <class Resource>
-inline void PoolState<Resource>::reset_after_fork(std::unique_lock<std::mutex>& lock, bool start_new_reaper) noexcept {
+void PoolState<Resource>::reset_after_fork(std::unique_lock<std::mutex>& lock, bool start_new_reaper) noexcept {
   generation_ = fork_generation.load(std::memory_order_relaxed);
   closed_fork_ += open_;
   // Leases and creates started before the fork may still come back (from

@@ -68,6 +68,7 @@ void SessionManagerOptions::validate() const {
   if (cookie.same_site == SameSite::none && !cookie.secure) bad("SameSite=None requires secure cookies");
   if (cookie.max_age && cookie.max_age->count() <= 0) bad("cookie.max_age must be positive");
   if (max_cookie_header_bytes < 64) bad("max_cookie_header_bytes must be at least 64");
+  if (load != LoadMode::lazy && load != LoadMode::eager) bad("load must be lazy or eager");
 }
 
 }  // namespace redis_session

@@ -18,8 +18,9 @@ class Category final : public std::error_category {
       case Errc::protocol_error: return "invalid reply from the server";
       case Errc::server_error: return "the server returned an error";
       case Errc::decode_error: return "stored data could not be decoded";
-      case Errc::invalid_options: return "invalid option or argument";
+      case Errc::invalid_options: return "invalid option";
       case Errc::value_too_large: return "value exceeds the configured maximum size";
+      case Errc::invalid_argument: return "invalid argument";
     }
     return "unknown redis_session error";
   }

@@ -53,27 +53,39 @@ Session SessionManager::open(std::string_view cookie_header) {
     }
   }
   if (candidate.empty()) return Session(*store_, {}, false, {}, had_cookie);
+  if (options_.load == LoadMode::lazy) {
+    return Session(*store_, std::string(candidate), true, {}, true, /*complete=*/false);
+  }
   std::optional<Fields> fields = store_->load(candidate);
   if (!fields) return Session(*store_, {}, false, {}, had_cookie);  // unknown or expired: a new id
-  return Session(*store_, std::string(candidate), true, std::move(*fields), true);
+  Session session(*store_, std::string(candidate), true, std::move(*fields), true);
+  session.touched_ = true;
+  return session;
 }
 
 CommitResult SessionManager::commit(Session& s) {
   CommitResult result;
   if (s.destroyed_) {
-    if (s.had_cookie_ || s.persisted_ || s.id_changed_) result.set_cookie = clearing_cookie();
+    if (s.clear_cookie_) result.set_cookie = clearing_cookie();
     return result;
   }
-  if (s.dirty()) {
-    if (!s.save_changes()) {  // destroyed or expired while this request ran
+  switch (s.save_changes()) {
+    case Session::Saved::dropped:  // destroyed or expired while this request ran
       result.set_cookie = clearing_cookie();
       return result;
-    }
-    result.wrote = true;
+    case Session::Saved::written:
+      result.wrote = true;
+      break;
+    case Session::Saved::nothing:
+      break;
   }
-  if (s.persisted_ && (s.id_changed_ || options_.cookie.max_age)) {
+  if (s.persisted_ && (s.id_changed_ || (options_.cookie.max_age && s.touched_))) {
     result.set_cookie = cookie_for(s.id());
     s.id_changed_ = false;
+    s.clear_cookie_ = false;  // the new cookie replaces the destroyed one
+  } else if (s.clear_cookie_) {  // started anew after destroy(), and nothing kept
+    result.set_cookie = clearing_cookie();
+    s.clear_cookie_ = false;
   }
   return result;
 }

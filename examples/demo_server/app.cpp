@@ -149,13 +149,11 @@ void App::handle(const Request& req, Response& res) {
       return page(res);
     }
     return text(res, http::status::not_found, "not found\n");
-  } catch (const rs::ValueTooLargeError&) {
-    fresh(res);
-    text(res, http::status::payload_too_large, "value too large\n");
   } catch (const rs::Error& e) {
-    store_errors_.fetch_add(1, std::memory_order_relaxed);
+    // The request's own input (400, 409, 413) is not a store failure (503).
+    if (rs::adapters::beast::http_status(e) == 503) store_errors_.fetch_add(1, std::memory_order_relaxed);
     fresh(res);
-    rs::adapters::beast::store_unavailable(res, e);
+    rs::adapters::beast::fail(res, e);
   } catch (const std::exception&) {
     fresh(res);
     text(res, http::status::internal_server_error, "internal error\n");
@@ -166,12 +164,9 @@ void App::handle(const Request& req, Response& res) {
 
 void App::count(const Request& req, Response& res) {
   rs::Session session = rs::adapters::beast::open(manager_, req);
-  long long value = 0;
-  try {
-    value = session.increment("count");
-  } catch (const rs::InvalidOptionsError&) {  // the field holds something else (a PUT put it there)
-    return text(res, http::status::conflict, "field 'count' does not hold an integer\n");
-  }
+  // A field holding something else (a PUT put it there) throws
+  // SessionStateError: handle() answers 409.
+  const long long value = session.increment("count");
   text(res, http::status::ok, std::to_string(value));
   no_store(res);
   rs::adapters::beast::commit(manager_, session, res);

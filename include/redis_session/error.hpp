@@ -23,8 +23,10 @@ enum class Errc {
   protocol_error,    // the server sent bytes that are not valid RESP, or too much
   server_error,      // the server answered with an error reply (-ERR, -WRONGTYPE, ...)
   decode_error,      // stored bytes could not be turned back into a value
-  invalid_options,   // a bad option, URL or argument, rejected before any I/O
+  invalid_options,   // a bad configuration option or URL, rejected before any I/O
   value_too_large,   // a value exceeds the configured maximum; nothing written
+  invalid_argument,  // the caller's own input: a bad field name or id, an unencodable value,
+                     // incrementing a non-integer, changing a destroyed session; nothing written
 };
 
 const std::error_category& error_category() noexcept;
@@ -66,8 +68,25 @@ class ErrorKind : public Base {
 
 }  // namespace detail
 
-// A bad option, URL or argument; thrown before any I/O happens.
+// A bad configuration option or URL; thrown before any I/O happens, when
+// the object is built.
 class InvalidOptionsError : public detail::ErrorKind<Error, Errc::invalid_options> {
+ public:
+  using ErrorKind::ErrorKind;
+};
+
+// What a request's own input causes, not a failing store: a bad field name or
+// session id, a value the codec cannot encode. Nothing was written. A web
+// app answers 400 (the adapters' fail() does), never 503.
+class InvalidArgumentError : public detail::ErrorKind<Error, Errc::invalid_argument> {
+ public:
+  using ErrorKind::ErrorKind;
+};
+
+// The input conflicts with the session's state: changing a destroyed
+// session, incrementing a field that holds no integer or would overflow.
+// Nothing was written. Code invalid_argument too; adapters answer 409.
+class SessionStateError : public detail::ErrorKind<InvalidArgumentError, Errc::invalid_argument> {
  public:
   using ErrorKind::ErrorKind;
 };

@@ -68,14 +68,23 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   // The session id; a new session gets its id (from the CSPRNG) on first use.
+  // Opened lazily, it is the cookie's id until a read or write finds that
+  // session dead; the session then continues under a new id.
   const std::string& id() const;
   // True until the session exists in the store (nothing committed yet).
-  bool is_new() const noexcept { return !persisted_; }
+  // A read: opened lazily, it loads the session.
+  bool is_new() const {
+    ensure_loaded();
+    return !persisted_;
+  }
   bool destroyed() const noexcept { return destroyed_; }
 
-  bool contains(std::string_view name) const { return fields_.find(name) != fields_.end(); }
+  // Reads. Opened lazily (SessionManagerOptions::load), the first read loads
+  // the session in one round trip, sliding its expiry; store failures throw.
+  bool contains(std::string_view name) const { return find(name) != nullptr; }
   // The raw value, or null when absent.
   const nlohmann::json* find(std::string_view name) const {
+    ensure_loaded();
     auto it = fields_.find(name);
     return it == fields_.end() ? nullptr : &it->second;
   }
@@ -104,8 +113,14 @@ class Session {
   std::string get_or(std::string_view name, const char* fallback) const {
     return get_or<std::string>(name, std::string(fallback));
   }
-  const Fields& fields() const noexcept { return fields_; }
+  const Fields& fields() const {
+    ensure_loaded();
+    return fields_;
+  }
 
+  // Writes, kept until commit(). None of them loads the session: a request
+  // that only writes costs the one save at commit. A bad field name throws
+  // InvalidArgumentError; a destroyed session, SessionStateError.
   template <class T>
   void set(std::string_view name, T&& value) {
     set_json(name, nlohmann::json(std::forward<T>(value)));
@@ -113,13 +128,13 @@ class Session {
   void set_json(std::string_view name, nlohmann::json value);
   void erase(std::string_view name);
 
-  // Adds `by` in the store right away (exact under any concurrency) and
-  // returns the new value. If another request destroyed the session
-  // meanwhile, this one continues as a fresh, empty session with a new id:
-  // nothing of the old one comes back. A field this request already set or
-  // erased is incremented locally instead (commit would overwrite the store's
-  // value anyway) and written at commit like the set. Not an integer, or an
-  // overflow: InvalidOptionsError.
+  // Adds `by` in the store right away (exact under any concurrency; one round
+  // trip, no load) and returns the new value. A session that turns out dead
+  // (destroyed or expired by another request) continues as a fresh one with
+  // a new id: nothing of the old one comes back. A field this request already
+  // set or erased is incremented locally instead (commit would overwrite the
+  // store's value anyway) and written at commit like the set. Not an integer,
+  // or an overflow: SessionStateError; nothing written.
   long long increment(std::string_view name, long long by = 1);
 
   // A new id for the same data (call it on login: fixation defence). The old
@@ -127,41 +142,66 @@ class Session {
   void regenerate();
 
   // Kills the session in the store at once; commit() clears the cookie.
-  // Changing a destroyed session throws InvalidOptionsError.
+  // Changing a destroyed session throws SessionStateError, until
+  // start_new().
   void destroy();
+
+  // Continues as a new, empty session (logout, then a flash message): the
+  // current one is destroyed first if it is alive, and its id stays dead.
+  // The new session gets a new id, and a cookie at commit() once it holds
+  // something; if it never does, commit() clears the old cookie.
+  void start_new();
 
   // Changes not yet committed.
   bool dirty() const noexcept { return !changed_.empty() || !erased_.empty(); }
 
  private:
   friend class SessionManager;
-  Session(SessionStore& store, std::string id, bool persisted, Fields fields, bool had_cookie)
+  // `complete`: fields_ holds the whole session (false: opened lazily, not
+  // yet loaded; fields_ then holds only what this request wrote).
+  Session(SessionStore& store, std::string id, bool persisted, Fields fields, bool had_cookie, bool complete = true)
       : store_(&store),
         id_(std::move(id)),
         fields_(std::move(fields)),
         persisted_(persisted),
+        complete_(complete),
         had_cookie_(had_cookie) {}
   void check_alive() const;
-  // Drops every value and pending change: they belong to a session that is
-  // gone (destroyed here, or destroyed or expired by another request).
-  void forget_contents() noexcept;
+  // Loads a lazily opened session on its first read, keeping this request's
+  // pending writes over what the store holds.
+  void ensure_loaded() const {
+    if (!complete_) load();
+  }
+  void load() const;
+  // The store found the session dead. Read by this request (complete_), it
+  // died while the request ran: everything goes, even pending changes, made
+  // against data that no longer exists. Never read: it was dead all along,
+  // as if open() had found it so; it continues as a new session that holds
+  // only this request's writes.
+  void found_dead() const;
+  // Drops every value and pending change.
+  void forget_contents() const noexcept;
   void mark_destroyed() noexcept;
-  // Continues as a new, empty session; the caller gives it its new id.
-  void start_fresh() noexcept;
+  enum class Saved : std::uint8_t { written, nothing, dropped };
   // commit()'s write: one save of the pending changes (a new session whose
-  // id turns out taken gets another). False when the session died meanwhile:
-  // it is then destroyed, its changes dropped rather than resurrecting it.
-  bool save_changes();
+  // id turns out taken gets another). `dropped` when a session this request
+  // read died meanwhile: it is then destroyed, its changes dropped rather
+  // than resurrecting it.
+  Saved save_changes();
 
   SessionStore* store_;
+  // The store's view, which a lazy read may still change (hence mutable).
   mutable std::string id_;  // empty until first needed, for a new session
-  Fields fields_;
-  std::set<std::string, std::less<>> changed_;  // set since open or the last commit
-  std::set<std::string, std::less<>> erased_;
-  bool persisted_;           // exists in the store (as far as this request knows)
+  mutable Fields fields_;
+  mutable std::set<std::string, std::less<>> changed_;  // set since open or the last commit
+  mutable std::set<std::string, std::less<>> erased_;
+  mutable bool persisted_;      // exists in the store (as far as this request knows)
+  mutable bool complete_;       // fields_ is the whole session (loaded, or new)
+  mutable bool touched_ = false;  // a round trip this request slid the expiry
+  mutable bool id_changed_ = false;  // the client must get a cookie: new id, regenerated, or replaced
   bool had_cookie_;          // the client sent a cookie of ours (valid or not)
-  bool id_changed_ = false;  // the client must get a cookie: new id, regenerated, or replaced
   bool destroyed_ = false;
+  bool clear_cookie_ = false;  // an id the client holds was destroyed: its cookie must go
 };
 
 }  // namespace redis_session

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,8 +39,20 @@ struct CookieOptions {
   std::optional<std::chrono::seconds> max_age;
 };
 
+// When open() loads a session that the cookie names.
+enum class LoadMode : std::uint8_t {
+  // On the first read (get, find, contains, fields, is_new): a request that
+  // only writes (set, erase, increment, destroy) never loads, so `GET
+  // /count` costs one round trip. Sliding expiry happens on each request
+  // that reads or writes the session; one that does neither costs nothing.
+  lazy,
+  // In open(), one round trip for every request with a well-formed cookie.
+  eager,
+};
+
 struct SessionManagerOptions {
   CookieOptions cookie;
+  LoadMode load = LoadMode::lazy;
   // A Cookie header longer than this is ignored (the client gets a new
   // session); real ones are far shorter, attackers' may not be.
   std::size_t max_cookie_header_bytes = 8192;
@@ -57,13 +70,16 @@ class SessionManager {
  public:
   SessionManager(std::shared_ptr<SessionStore> store, SessionManagerOptions options = {});
 
-  // Reads our cookie from a Cookie header value (empty: none) and loads the
-  // session: one store round trip when a well-formed id is present, none
-  // otherwise. Store failures throw (typed).
+  // Reads our cookie from a Cookie header value (empty: none). Lazy (the
+  // default): no store round trip; the session loads on its first read.
+  // Eager: one round trip when a well-formed id is present, none otherwise.
+  // Store failures throw (typed).
   Session open(std::string_view cookie_header);
 
-  // Nothing changed: no write. Changed: one save of only the changes.
-  // Destroyed: cookie cleared. New or regenerated: cookie set.
+  // Nothing changed: no write. Changed: one save of only the changes (blind
+  // writes to an id found dead: a second save, as a new session). Destroyed:
+  // cookie cleared. New or regenerated: cookie set. With a max_age, the
+  // cookie is re-sent whenever this request slid the store's expiry.
   CommitResult commit(Session& session);
 
   SessionStore& store() noexcept { return *store_; }

@@ -18,8 +18,8 @@
 // - A failed operation (typed exception) writes nothing.
 // - Ids must be 1 to 256 characters of [A-Za-z0-9_.-]; field names must be
 //   non-empty, at most 1024 bytes, and not start with a NUL byte (reserved for
-//   the store's own metadata). Anything else throws InvalidOptionsError before
-//   any I/O.
+//   the store's own metadata). Anything else throws InvalidArgumentError
+//   before any I/O, as does a value the codec cannot encode.
 // - Failures are typed exceptions (see error.hpp); nothing is swallowed.
 //
 // Thread safety: every member function may be called concurrently.
@@ -88,7 +88,8 @@ class SessionStore {
 
   // Adds `by` to an integer field (absent: 0) atomically and returns the new
   // value. A dead session: creates it when `create`, else nullopt (gone).
-  // A field holding a non-integer, or an overflow: InvalidOptionsError.
+  // A field holding a non-integer, or an overflow: SessionStateError (an
+  // InvalidArgumentError); nothing written.
   virtual std::optional<long long> increment(std::string_view id, std::string_view field, long long by,
                                              bool create) = 0;
 

@@ -38,7 +38,7 @@ char* put_header(char* out, char kind, std::size_t n) noexcept {
 // buffer of its own and sprintf()s every length, about 900 instructions an
 // argument, and its result had to be copied in.
 Request& Request::push_argv(const std::string_view* args, std::size_t n) {
-  if (n == 0) throw InvalidOptionsError("a Redis command needs at least one argument");
+  if (n == 0) throw InvalidArgumentError("a Redis command needs at least one argument");
   std::size_t size = 1 + decimal_digits(n) + 2;
   for (std::size_t i = 0; i < n; ++i) size += 1 + decimal_digits(args[i].size()) + 2 + args[i].size() + 2;
   const std::size_t start = payload_.size();

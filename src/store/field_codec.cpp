@@ -31,7 +31,7 @@ std::string encode_field(const Codec& codec, std::size_t max_value_bytes, std::s
     try {
       bytes = codec.serialize(value);
     } catch (const std::exception&) {
-      throw InvalidOptionsError("cannot encode session field '" + std::string(field) + "' with codec " + codec.name);
+      throw InvalidArgumentError("cannot encode session field '" + std::string(field) + "' with codec " + codec.name);
     }
   }
   if (bytes.size() > max_value_bytes) {

@@ -29,10 +29,10 @@ void throw_script_error(std::string_view text, std::string_view key, std::string
     case ScriptErrorKind::no_metadata:
       throw DecodeError("session " + session + " has no creation time (not written by redis_session?)");
     case ScriptErrorKind::not_an_integer:
-      throw InvalidOptionsError("cannot increment field '" + std::string(field) + "' of session " + session +
+      throw SessionStateError("cannot increment field '" + std::string(field) + "' of session " + session +
                                 ": it does not hold an integer");
     case ScriptErrorKind::overflow:
-      throw InvalidOptionsError("cannot increment field '" + std::string(field) + "' of session " + session +
+      throw SessionStateError("cannot increment field '" + std::string(field) + "' of session " + session +
                                 ": the result would overflow");
     case ScriptErrorKind::no_script:
     case ScriptErrorKind::other:

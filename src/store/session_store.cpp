@@ -29,19 +29,19 @@ bool is_store_id(std::string_view id) noexcept {
 void check_id(std::string_view id) {
   if (is_store_id(id)) return;
   if (id.empty() || id.size() > 256) {
-    throw InvalidOptionsError("invalid session id: must be 1 to 256 characters (got " + std::to_string(id.size()) +
+    throw InvalidArgumentError("invalid session id: must be 1 to 256 characters (got " + std::to_string(id.size()) +
                               ")");
   }
   // The id itself is never echoed: it may be a live session's secret.
-  throw InvalidOptionsError("invalid session id: characters other than [A-Za-z0-9_.-]");
+  throw InvalidArgumentError("invalid session id: characters other than [A-Za-z0-9_.-]");
 }
 
 void check_field(std::string_view field) {
   if (field.empty() || field.size() > 1024) {
-    throw InvalidOptionsError("invalid session field name: must be 1 to 1024 bytes");
+    throw InvalidArgumentError("invalid session field name: must be 1 to 1024 bytes");
   }
   if (field.front() == '\0') {
-    throw InvalidOptionsError("invalid session field name: a leading NUL byte is reserved for store metadata");
+    throw InvalidArgumentError("invalid session field name: a leading NUL byte is reserved for store metadata");
   }
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // SessionManager for Boost.Beast: open() reads every Cookie header of a
 // request, commit() adds the Set-Cookie header to a response (with
-// Cache-Control: no-store and Vary: Cookie), and store_unavailable() turns a
-// store failure into a 503 with a short reason.
+// Cache-Control: no-store and Vary: Cookie), and fail() answers a library
+// error: 4xx for the request's own input, 503 for a store failure.
 //
 //   auto session = redis_session::adapters::beast::open(manager, request);
 //   session.set("user", "ann");
@@ -72,6 +72,17 @@ CommitResult commit(SessionManager& manager, Session& session, http::response<Bo
 template <class Fields>
 void store_unavailable(http::response<http::string_body, Fields>& response, const Error& error) {
   adapters::detail::store_unavailable<detail::Traits>(response, error);
+}
+
+// 400, 409, 413, 503 or 500 for `error`, as fail() answers it.
+using adapters::detail::http_status;
+
+// Any library error: 400 for the request's own bad input, 409 for a change
+// the session's state refuses (SessionStateError), 413 for a value too large,
+// 503 (store_unavailable) for a store failure, 500 for bad configuration.
+template <class Fields>
+void fail(http::response<http::string_body, Fields>& response, const Error& error) {
+  adapters::detail::fail<detail::Traits>(response, error);
 }
 
 }  // namespace redis_session::adapters::beast

@@ -1,8 +1,8 @@
 #pragma once
 // SessionManager for cpp-httplib (Debian's libcpp-httplib-dev): open() reads
 // every Cookie header of a request, commit() sets Set-Cookie on a response
-// (with Cache-Control: no-store and Vary: Cookie), store_unavailable() turns
-// a store failure into a 503 with a short reason.
+// (with Cache-Control: no-store and Vary: Cookie), fail() answers a library
+// error: 4xx for the request's own input, 503 for a store failure.
 //
 //   svr.Get("/count", [&](const httplib::Request& req, httplib::Response& res) {
 //     auto session = redis_session::adapters::httplib::open(manager, req);
@@ -63,6 +63,16 @@ inline CommitResult commit(SessionManager& manager, Session& session, ::httplib:
 
 inline void store_unavailable(::httplib::Response& response, const Error& error) {
   adapters::detail::store_unavailable<detail::Traits>(response, error);
+}
+
+// 400, 409, 413, 503 or 500 for `error`, as fail() answers it.
+using adapters::detail::http_status;
+
+// Any library error: 400 for the request's own bad input, 409 for a change
+// the session's state refuses (SessionStateError), 413 for a value too large,
+// 503 (store_unavailable) for a store failure, 500 for bad configuration.
+inline void fail(::httplib::Response& response, const Error& error) {
+  adapters::detail::fail<detail::Traits>(response, error);
 }
 
 }  // namespace redis_session::adapters::httplib

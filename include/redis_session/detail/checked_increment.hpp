@@ -13,11 +13,11 @@
 
 namespace redis_session::detail {
 
-// current + by. InvalidOptionsError naming the field (never its value) when
+// current + by. SessionStateError naming the field (never its value) when
 // `current` is not an integer in 64-bit signed range, or the sum overflows.
 inline long long checked_increment(const nlohmann::json& current, long long by, std::string_view field) {
   auto refuse = [&](const char* why) {
-    throw InvalidOptionsError("cannot increment session field '" + std::string(field) + "': " + why);
+    throw SessionStateError("cannot increment session field '" + std::string(field) + "': " + why);
   };
   long long start = 0;
   if (current.is_number_unsigned()) {

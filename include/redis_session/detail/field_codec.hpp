@@ -18,7 +18,7 @@ namespace redis_session::detail {
 // no "-0", within 64-bit signed range).
 bool parse_integer(std::string_view text, long long& out) noexcept;
 
-// The bytes stored for `value`. Throws InvalidOptionsError when the codec
+// The bytes stored for `value`. Throws InvalidArgumentError when the codec
 // cannot encode it, ValueTooLargeError when the bytes are over
 // max_value_bytes; both name `field`, never the value.
 std::string encode_field(const Codec& codec, std::size_t max_value_bytes, std::string_view field,

@@ -11,7 +11,7 @@
 
 namespace redis_session::detail {
 
-// "<key_namespace>:<id>"; throws InvalidOptionsError for an invalid id.
+// "<key_namespace>:<id>"; throws InvalidArgumentError for an invalid id.
 std::string session_key(std::string_view key_namespace, std::string_view id);
 
 // The key for messages: "ns:abcd..." (at most four characters of the id).

@@ -20,7 +20,7 @@ enum class ScriptErrorKind : std::uint8_t {
 ScriptErrorKind classify_script_error(std::string_view error_text) noexcept;
 
 // Throws the contract's error for an error reply to a call on `key`:
-// DecodeError (no_metadata), InvalidOptionsError naming `field` (not_an_integer,
+// DecodeError (no_metadata), SessionStateError naming `field` (not_an_integer,
 // overflow) or ServerError. Messages show the key redacted.
 [[noreturn]] void throw_script_error(std::string_view error_text, std::string_view key, std::string_view field = {});
 

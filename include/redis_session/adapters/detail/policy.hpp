@@ -96,4 +96,26 @@ void store_unavailable(Response& response, const Error& error) {
   Traits::fail(response, 503, "session store unavailable: " + error.code().message() + "\n");
 }
 
+// The HTTP status a library error answers: what the request's own input
+// caused is the client's 4xx, and only a failing store is a 503.
+inline int http_status(const Error& error) noexcept {
+  if (dynamic_cast<const SessionStateError*>(&error) != nullptr) return 409;
+  switch (error.errc()) {
+    case Errc::invalid_argument: return 400;
+    case Errc::value_too_large: return 413;
+    case Errc::invalid_options: return 500;  // the server's configuration, not the store
+    default: return 503;
+  }
+}
+
+// Answers `error` with http_status(): a 4xx says what was wrong with the
+// input (messages name a field at most, never a value or an id), a 503 is
+// store_unavailable()'s.
+template <class Traits, class Response>
+void fail(Response& response, const Error& error) {
+  const int status = http_status(error);
+  if (status == 503) return store_unavailable<Traits>(response, error);
+  Traits::fail(response, status, status == 500 ? std::string("internal error\n") : error.what() + std::string("\n"));
+}
+
 }  // namespace redis_session::adapters::detail

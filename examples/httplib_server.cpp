@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
       rs::adapters::httplib::commit(manager, session, res);
     } catch (const rs::Error& e) {
       res.headers.clear();  // a Set-Cookie of a failed request must not go out
-      rs::adapters::httplib::store_unavailable(res, e);
+      rs::adapters::httplib::fail(res, e);  // 4xx for bad input, 503 for a store failure
     }
   });
   server.Get("/session", [&](const httplib::Request& req, httplib::Response& res) {
@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
       rs::adapters::httplib::commit(manager, session, res);
     } catch (const rs::Error& e) {
       res.headers.clear();
-      rs::adapters::httplib::store_unavailable(res, e);
+      rs::adapters::httplib::fail(res, e);  // 4xx for bad input, 503 for a store failure
     }
   });
 

@@ -91,10 +91,12 @@ Response handle(rs::SessionManager& manager, const Request& req) {
     rs::adapters::beast::commit(manager, session, res);
     return res;
   } catch (const rs::Error& e) {
-    // Redis down, a timeout, the pool exhausted: a fresh response, so that
-    // nothing of a half-built one (a Set-Cookie, say) goes out.
+    // A fresh response, so that nothing of a half-built one (a Set-Cookie,
+    // say) goes out: 400 or 409 for what the request's own input caused (a
+    // bad field name, changing a destroyed session), 503 for Redis down, a
+    // timeout, the pool exhausted.
     Response res{http::status::service_unavailable, req.version()};
-    rs::adapters::beast::store_unavailable(res, e);
+    rs::adapters::beast::fail(res, e);
     return res;
   }
 }

@@ -101,8 +101,8 @@ int main(int argc, char** argv) {
     // Bad input is a typed error before any I/O.
     try {
       store.load("not a valid id!");
-    } catch (const InvalidOptionsError& e) {
-      std::cout << "load(\"not a valid id!\")        -> InvalidOptionsError: " << e.what() << "\n";
+    } catch (const InvalidArgumentError& e) {
+      std::cout << "load(\"not a valid id!\")        -> InvalidArgumentError: " << e.what() << "\n";
     }
 
     const PoolStats stats = store.pool().stats();

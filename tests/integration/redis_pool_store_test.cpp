@@ -185,9 +185,9 @@ TEST_F(RedisPoolStoreTest, WrongRedisTypeIsATypedServerErrorAndChangesNothing) {
 TEST_F(RedisPoolStoreTest, IncrementOfANonIntegerFieldIsInvalid) {
   RedisPoolStore store(options());
   store.save("inc", create({{"name", "ann"}}));
-  EXPECT_THROW(store.increment("inc", "name", 1, false), InvalidOptionsError);
+  EXPECT_THROW(store.increment("inc", "name", 1, false), SessionStateError);
   store.save("inc", update({{"n", std::numeric_limits<long long>::max()}}));
-  EXPECT_THROW(store.increment("inc", "n", 1, false), InvalidOptionsError);
+  EXPECT_THROW(store.increment("inc", "n", 1, false), SessionStateError);
 }
 
 TEST_F(RedisPoolStoreTest, LoadAndSaveAreOneRoundTripEach) {
@@ -262,7 +262,7 @@ TEST_F(RedisPoolStoreTest, AValueTheCodecCannotEncodeIsATypedErrorAndWritesNothi
   RedisPoolStore store(options());
   store.save("enc", create({{"a", 1}}));
   // nlohmann's dump() refuses invalid UTF-8 with its own exception type.
-  EXPECT_THROW(store.save("enc", update({{"b", "ok"}, {"bad", std::string("\xff\xfe")}})), InvalidOptionsError);
+  EXPECT_THROW(store.save("enc", update({{"b", "ok"}, {"bad", std::string("\xff\xfe")}})), InvalidArgumentError);
   EXPECT_FALSE(store.load("enc")->contains("b"));
 }
 

@@ -408,8 +408,8 @@ TYPED_TEST(StoreConformanceTest, IncrementOfNonIntegerFieldThrows) {
   ASSERT_EQ(store->save(id, creating(values)), SaveResult::saved);
   for (const auto& field : values) {
     SCOPED_TRACE(field.first);
-    EXPECT_THROW(store->increment(id, field.first, 1, false), InvalidOptionsError);
-    EXPECT_THROW(store->increment(id, field.first, 1, true), InvalidOptionsError);
+    EXPECT_THROW(store->increment(id, field.first, 1, false), SessionStateError);
+    EXPECT_THROW(store->increment(id, field.first, 1, true), SessionStateError);
   }
   const std::string message = message_of([&] { store->increment(id, "secret_string", 1, false); });
   EXPECT_NE(message.find("secret_string"), std::string::npos) << message;
@@ -423,16 +423,16 @@ TYPED_TEST(StoreConformanceTest, IncrementOverflowThrowsAndChangesNothing) {
   auto store = TypeParam::make(ExpiryOptions{});
   const std::string id = new_id();
   ASSERT_EQ(store->save(id, creating({{"max", max}, {"min", min}})), SaveResult::saved);
-  EXPECT_THROW(store->increment(id, "max", 1, false), InvalidOptionsError);
-  EXPECT_THROW(store->increment(id, "max", max, false), InvalidOptionsError);
-  EXPECT_THROW(store->increment(id, "min", -1, false), InvalidOptionsError);
-  EXPECT_THROW(store->increment(id, "min", min, false), InvalidOptionsError);
+  EXPECT_THROW(store->increment(id, "max", 1, false), SessionStateError);
+  EXPECT_THROW(store->increment(id, "max", max, false), SessionStateError);
+  EXPECT_THROW(store->increment(id, "min", -1, false), SessionStateError);
+  EXPECT_THROW(store->increment(id, "min", min, false), SessionStateError);
   EXPECT_TRUE(same_fields({{"max", max}, {"min", min}}, store->load(id)));
   // The extremes themselves are fine.
   EXPECT_EQ(store->increment(id, "max", -1, false), std::optional<long long>(max - 1));
   EXPECT_EQ(store->increment(id, "max", 1, false), std::optional<long long>(max));
   EXPECT_EQ(store->increment(id, "up", max, false), std::optional<long long>(max));
-  EXPECT_THROW(store->increment(id, "up", 1, false), InvalidOptionsError);
+  EXPECT_THROW(store->increment(id, "up", 1, false), SessionStateError);
   EXPECT_EQ(store->increment(id, "down", min, false), std::optional<long long>(min));
   EXPECT_EQ(store->increment(id, "min", max, false), std::optional<long long>(-1));
   EXPECT_TRUE(same_fields({{"max", max}, {"min", -1}, {"up", max}, {"down", min}}, store->load(id)));
@@ -440,7 +440,7 @@ TYPED_TEST(StoreConformanceTest, IncrementOverflowThrowsAndChangesNothing) {
   // An unsigned value beyond the signed range cannot be a starting point.
   const Fields huge{{"huge", std::numeric_limits<std::uint64_t>::max()}};
   ASSERT_EQ(store->save(id, updating(huge)), SaveResult::saved);
-  EXPECT_THROW(store->increment(id, "huge", -1, false), InvalidOptionsError);
+  EXPECT_THROW(store->increment(id, "huge", -1, false), SessionStateError);
   EXPECT_TRUE(same_fields(huge, Fields{{"huge", store->load(id).value().at("huge")}}));
 }
 
@@ -858,17 +858,17 @@ TYPED_TEST(StoreConformanceTest, InvalidIdsThrowForEveryOperation) {
   };
   for (const std::string& bad : bad_ids) {
     SCOPED_TRACE("id of " + std::to_string(bad.size()) + " bytes: " + preview(json(bad)));
-    EXPECT_THROW(store->load(bad), InvalidOptionsError);
-    EXPECT_THROW(store->save(bad, creating({{"a", 1}})), InvalidOptionsError);
-    EXPECT_THROW(store->save(bad, creating()), InvalidOptionsError);
-    EXPECT_THROW(store->save(bad, updating({{"a", 1}})), InvalidOptionsError);
-    EXPECT_THROW(store->increment(bad, "n", 1, true), InvalidOptionsError);
-    EXPECT_THROW(store->increment(bad, "n", 1, false), InvalidOptionsError);
-    EXPECT_THROW(store->destroy(bad), InvalidOptionsError);
-    EXPECT_THROW(store->touch(bad), InvalidOptionsError);
-    EXPECT_THROW(store->exists(bad), InvalidOptionsError);
-    EXPECT_THROW(store->regenerate(bad, new_id()), InvalidOptionsError);
-    EXPECT_THROW(store->regenerate(good, bad), InvalidOptionsError);
+    EXPECT_THROW(store->load(bad), InvalidArgumentError);
+    EXPECT_THROW(store->save(bad, creating({{"a", 1}})), InvalidArgumentError);
+    EXPECT_THROW(store->save(bad, creating()), InvalidArgumentError);
+    EXPECT_THROW(store->save(bad, updating({{"a", 1}})), InvalidArgumentError);
+    EXPECT_THROW(store->increment(bad, "n", 1, true), InvalidArgumentError);
+    EXPECT_THROW(store->increment(bad, "n", 1, false), InvalidArgumentError);
+    EXPECT_THROW(store->destroy(bad), InvalidArgumentError);
+    EXPECT_THROW(store->touch(bad), InvalidArgumentError);
+    EXPECT_THROW(store->exists(bad), InvalidArgumentError);
+    EXPECT_THROW(store->regenerate(bad, new_id()), InvalidArgumentError);
+    EXPECT_THROW(store->regenerate(good, bad), InvalidArgumentError);
   }
   try {
     store->load("a:b");
@@ -897,16 +897,16 @@ TYPED_TEST(StoreConformanceTest, InvalidFieldNamesThrowAndWriteNothing) {
   for (const std::string& bad : bad_names) {
     SCOPED_TRACE("field name of " + std::to_string(bad.size()) + " bytes");
     const std::string fresh = new_id();
-    EXPECT_THROW(store->save(fresh, creating({{"ok", 1}, {bad, 2}})), InvalidOptionsError);
+    EXPECT_THROW(store->save(fresh, creating({{"ok", 1}, {bad, 2}})), InvalidArgumentError);
     SessionChanges create_erasing = creating({{"ok", 1}});
     create_erasing.erase.push_back(bad);
-    EXPECT_THROW(store->save(fresh, create_erasing), InvalidOptionsError);
-    EXPECT_THROW(store->increment(fresh, bad, 1, true), InvalidOptionsError);
+    EXPECT_THROW(store->save(fresh, create_erasing), InvalidArgumentError);
+    EXPECT_THROW(store->increment(fresh, bad, 1, true), InvalidArgumentError);
     EXPECT_FALSE(store->exists(fresh)) << "a rejected call created the session";
 
-    EXPECT_THROW(store->save(live, updating({{"ok", 1}, {bad, 2}})), InvalidOptionsError);
-    EXPECT_THROW(store->save(live, updating({{"ok", 1}}, {"a", bad})), InvalidOptionsError);
-    EXPECT_THROW(store->increment(live, bad, 1, false), InvalidOptionsError);
+    EXPECT_THROW(store->save(live, updating({{"ok", 1}, {bad, 2}})), InvalidArgumentError);
+    EXPECT_THROW(store->save(live, updating({{"ok", 1}}, {"a", bad})), InvalidArgumentError);
+    EXPECT_THROW(store->increment(live, bad, 1, false), InvalidArgumentError);
   }
   EXPECT_TRUE(same_fields({{"a", 1}}, store->load(live)));
   EXPECT_EQ(store->count(), 1u);

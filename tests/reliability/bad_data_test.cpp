@@ -81,6 +81,8 @@ std::string type_name(const Error& e) {
   // DecodeError belongs would be a different contract.
   static const std::map<std::type_index, std::string> names = {
       {typeid(InvalidOptionsError), "InvalidOptionsError"},
+      {typeid(InvalidArgumentError), "InvalidArgumentError"},
+      {typeid(SessionStateError), "SessionStateError"},
       {typeid(PoolTimeoutError), "PoolTimeoutError"},
       {typeid(PoolClosedError), "PoolClosedError"},
       {typeid(ConnectError), "ConnectError"},
@@ -177,7 +179,7 @@ std::map<Op, std::string> but(std::map<Op, std::string> table, std::initializer_
 // integer) fail.
 std::map<Op, std::string> corrupt_outcomes() {
   return but(but(live_outcomes(), {Op::load}, "throws DecodeError"), {Op::increment, Op::increment_create},
-             "throws InvalidOptionsError");
+             "throws SessionStateError");
 }
 
 // A key of another Redis type: whatever must read or write the hash fails
@@ -475,11 +477,11 @@ TEST_F(BadDataTest, FieldNamesStartingWithNulNeverReachRedisAndPlantedOnesStayHi
   for (const std::string& name : names) {
     SCOPED_TRACE(test::printable(name));
     // The creation time above all: overwriting it would move the absolute deadline.
-    EXPECT_THROW(store.save("live", {SessionChanges::Mode::update, {{name, 0}}, {}}), InvalidOptionsError);
-    EXPECT_THROW(store.save("live", {SessionChanges::Mode::update, {{"ok", 1}}, {name}}), InvalidOptionsError);
-    EXPECT_THROW(store.save("fresh", {SessionChanges::Mode::create, {{name, 1}}, {}}), InvalidOptionsError);
-    EXPECT_THROW(store.increment("live", name, -1000000, false), InvalidOptionsError);
-    EXPECT_THROW(store.increment("fresh", name, 1, true), InvalidOptionsError);
+    EXPECT_THROW(store.save("live", {SessionChanges::Mode::update, {{name, 0}}, {}}), InvalidArgumentError);
+    EXPECT_THROW(store.save("live", {SessionChanges::Mode::update, {{"ok", 1}}, {name}}), InvalidArgumentError);
+    EXPECT_THROW(store.save("fresh", {SessionChanges::Mode::create, {{name, 1}}, {}}), InvalidArgumentError);
+    EXPECT_THROW(store.increment("live", name, -1000000, false), InvalidArgumentError);
+    EXPECT_THROW(store.increment("fresh", name, 1, true), InvalidArgumentError);
   }
   EXPECT_EQ(store.round_trips(), trips) << "refused before any I/O";
   EXPECT_EQ(test::diff(before, test::snapshot(*raw_)), "");

@@ -42,6 +42,8 @@ struct BeastFramework {
     return adapters::beast::commit(m, s, res);
   }
   static void store_unavailable(Response& res, const Error& e) { adapters::beast::store_unavailable(res, e); }
+  static void fail(Response& res, const Error& e) { adapters::beast::fail(res, e); }
+  static int http_status(const Error& e) { return adapters::beast::http_status(e); }
   // Through the pre-adapters/ name, as code written before the move spells it.
   static Session open_by_old_name(SessionManager& m, const Request& req) { return redis_session::beast::open(m, req); }
 
@@ -73,6 +75,8 @@ struct HttplibFramework {
     return adapters::httplib::commit(m, s, res);
   }
   static void store_unavailable(Response& res, const Error& e) { adapters::httplib::store_unavailable(res, e); }
+  static void fail(Response& res, const Error& e) { adapters::httplib::fail(res, e); }
+  static int http_status(const Error& e) { return adapters::httplib::http_status(e); }
   static Session open_by_old_name(SessionManager& m, const Request& req) {
     return redis_session::httplib_adapter::open(m, req);
   }
@@ -233,6 +237,42 @@ TYPED_TEST(AdapterTest, StoreFailureIsA503WithRetryAfter) {
   EXPECT_EQ(body, "session store unavailable: " + make_error_code(Errc::timeout).message() + "\n");
   EXPECT_EQ(body.find("10.0.0.7"), std::string::npos) << "the reason names the kind, never the host";
   EXPECT_TRUE(this->header(res, "Set-Cookie").empty());
+}
+
+// fail() tells the client's own mistakes from a failing store: only the
+// latter is a 503 (which a balancer may count against the backend).
+TYPED_TEST(AdapterTest, FailAnswersClientMistakesWith4xxAndStoreFailuresWith503) {
+  struct Case {
+    const Error& error;
+    int status;
+  };
+  const InvalidArgumentError bad_field("invalid session field name: must be 1 to 1024 bytes");
+  const SessionStateError destroyed("the session was destroyed; it cannot be changed");
+  const ValueTooLargeError too_large("value of session field 'f' is 9 bytes, over max_value_bytes (8)");
+  const InvalidOptionsError misconfigured("invalid RedisPoolStore options: url has a password redis://:pw@h");
+  const TimeoutError timeout("redis 10.0.0.7:6379: command timed out");
+  const PoolTimeoutError pool("timed out waiting for a pooled connection");
+  const ServerError server("ERR something");
+  const DecodeError decode("session rs:ab… field 'f' could not be decoded");
+  for (const Case& c : {Case{bad_field, 400}, Case{destroyed, 409}, Case{too_large, 413}, Case{misconfigured, 500},
+                        Case{timeout, 503}, Case{pool, 503}, Case{server, 503}, Case{decode, 503}}) {
+    typename TypeParam::Response res;
+    TypeParam::fail(res, c.error);
+    EXPECT_EQ(TypeParam::status(res), c.status) << c.error.what();
+    EXPECT_EQ(TypeParam::http_status(c.error), c.status) << c.error.what();
+    const std::string body = TypeParam::body(res);
+    if (c.status == 503) {
+      EXPECT_EQ(this->header(res, "Retry-After"), (std::vector<std::string>{"1"}));
+      EXPECT_EQ(body, "session store unavailable: " + c.error.code().message() + "\n");
+    } else {
+      EXPECT_TRUE(this->header(res, "Retry-After").empty()) << "the client's mistake: retrying will not help";
+    }
+    if (c.status == 400 || c.status == 409 || c.status == 413) {
+      EXPECT_EQ(body, std::string(c.error.what()) + "\n") << "says what was wrong with the input";
+    }
+    EXPECT_EQ(body.find("pw@"), std::string::npos) << "configuration details never reach the client";
+    EXPECT_EQ(body.find("10.0.0.7"), std::string::npos);
+  }
 }
 
 }  // namespace

@@ -23,13 +23,13 @@ TEST(ErrorCategory, NameAndMessages) {
 
   const std::string unknown = error_category().message(0);
   std::set<std::string> messages;
-  for (int v = static_cast<int>(Errc::pool_timeout); v <= static_cast<int>(Errc::value_too_large); ++v) {
+  for (int v = static_cast<int>(Errc::pool_timeout); v <= static_cast<int>(Errc::invalid_argument); ++v) {
     std::string message = make_error_code(static_cast<Errc>(v)).message();
     EXPECT_FALSE(message.empty()) << v;
     EXPECT_NE(message, unknown) << v;
     messages.insert(message);
   }
-  EXPECT_EQ(messages.size(), 11u) << "every code has its own message";
+  EXPECT_EQ(messages.size(), 12u) << "every code has its own message";
   EXPECT_EQ(error_category().message(999), unknown);
 }
 
@@ -64,6 +64,20 @@ TEST(ErrorTypes, EachKindCarriesItsCode) {
   expect_code(ServerError("what happened"), Errc::server_error);
   expect_code(DecodeError("what happened"), Errc::decode_error);
   expect_code(ValueTooLargeError("what happened"), Errc::value_too_large);
+  expect_code(InvalidArgumentError("what happened"), Errc::invalid_argument);
+  expect_code(SessionStateError("what happened"), Errc::invalid_argument);
+}
+
+// A request's own mistake is neither a configuration error nor a store
+// failure: a handler that answers 503 to every ConnectionError, or 500 to
+// InvalidOptionsError, must not catch it.
+TEST(ErrorTypes, ClientMistakesAreApartFromConfigurationAndStoreFailures) {
+  static_assert(!std::is_base_of_v<InvalidOptionsError, InvalidArgumentError>);
+  static_assert(!std::is_base_of_v<ConnectionError, InvalidArgumentError>);
+  static_assert(std::is_base_of_v<InvalidArgumentError, SessionStateError>);
+  EXPECT_THROW(throw SessionStateError("s"), InvalidArgumentError);
+  EXPECT_THROW(throw InvalidArgumentError("a"), Error);
+  EXPECT_NE(make_error_code(Errc::invalid_argument), make_error_code(Errc::invalid_options));
 }
 
 TEST(ErrorTypes, AuthErrorIsCaughtAsEveryBase) {

@@ -71,11 +71,11 @@ TEST(FieldCodec, TheLimitIsOnTheEncodedBytes) {
 
 TEST(FieldCodec, ACodecFailureIsInvalidOptionsNamingTheFieldNotTheValue) {
   Codec refusing{"picky", [](const json&) -> std::string { throw std::runtime_error("SECRET inside"); }, nullptr};
-  const std::string what = message_of<InvalidOptionsError>([&] { encode_field(refusing, 100, "f", "x"); });
+  const std::string what = message_of<InvalidArgumentError>([&] { encode_field(refusing, 100, "f", "x"); });
   EXPECT_NE(what.find("'f'"), std::string::npos) << what;
   EXPECT_NE(what.find("picky"), std::string::npos) << what;
   EXPECT_EQ(what.find("SECRET"), std::string::npos) << what;
-  EXPECT_THROW(encode_field(json_codec(), 100, "utf8", "bad \xff"), InvalidOptionsError);
+  EXPECT_THROW(encode_field(json_codec(), 100, "utf8", "bad \xff"), InvalidArgumentError);
 }
 
 TEST(FieldCodec, DecodeTriesTheFallbacksInOrder) {
@@ -107,7 +107,7 @@ TEST(FieldCodec, MemoryStoreMeasuresAsRedisPoolStoreDoes) {
   EXPECT_EQ(cbor_store.save("a", save), SaveResult::saved);
   EXPECT_EQ((*cbor_store.load("a"))["z"], zeros);
 
-  EXPECT_THROW(json_store.save("b", {SessionChanges::Mode::create, {{"s", "bad \xff"}}, {}}), InvalidOptionsError);
+  EXPECT_THROW(json_store.save("b", {SessionChanges::Mode::create, {{"s", "bad \xff"}}, {}}), InvalidArgumentError);
   EXPECT_FALSE(json_store.exists("b"));
 }
 

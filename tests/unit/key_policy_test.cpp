@@ -11,9 +11,9 @@ namespace {
 TEST(KeyPolicy, KeyIsNamespaceColonCheckedId) {
   EXPECT_EQ(session_key("session", "abc-_.9"), "session:abc-_.9");
   EXPECT_EQ(session_key("a:b", "x"), "a:b:x");
-  EXPECT_THROW(session_key("session", ""), InvalidOptionsError);
-  EXPECT_THROW(session_key("session", "a b"), InvalidOptionsError);
-  EXPECT_THROW(session_key("session", std::string(257, 'a')), InvalidOptionsError);
+  EXPECT_THROW(session_key("session", ""), InvalidArgumentError);
+  EXPECT_THROW(session_key("session", "a b"), InvalidArgumentError);
+  EXPECT_THROW(session_key("session", std::string(257, 'a')), InvalidArgumentError);
 }
 
 TEST(KeyPolicy, RedactedKeepsTheNamespaceAndFourCharacters) {

@@ -317,14 +317,14 @@ TEST(MemoryStoreErrors, AFailedIncrementChangesNothingAndNamesOnlyTheField) {
   const std::string message = test::message_of([&] { store.increment("a", "secret", 1, false); });
   EXPECT_NE(message.find("'secret'"), std::string::npos) << message;
   EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
-  EXPECT_THROW(store.increment("a", "n", 1, false), InvalidOptionsError);
+  EXPECT_THROW(store.increment("a", "n", 1, false), SessionStateError);
   EXPECT_EQ(store.load("a"), (Fields{{"secret", "hunter2"}, {"n", std::numeric_limits<long long>::max()}}));
 }
 
 TEST(MemoryStoreErrors, ARejectedCreateLeavesNoSessionBehind) {
   MemoryStore store(with(2));
-  EXPECT_THROW(store.save("a", creating({{"ok", 1}, {"", 2}})), InvalidOptionsError);
-  EXPECT_THROW(store.increment("a", std::string(1, '\0'), 1, true), InvalidOptionsError);
+  EXPECT_THROW(store.save("a", creating({{"ok", 1}, {"", 2}})), InvalidArgumentError);
+  EXPECT_THROW(store.increment("a", std::string(1, '\0'), 1, true), InvalidArgumentError);
   EXPECT_EQ(store.held(), 0U);
   EXPECT_FALSE(store.exists("a"));
 }
@@ -348,11 +348,11 @@ TEST(CheckedIncrement, RefusesNonIntegersOutOfRangeValuesAndOverflow) {
   for (const json& v :
        {json(1.5), json(2.0), json("5"), json(true), json(nullptr), json::array({1}), json::object({{"a", 1}}),
         json(static_cast<std::uint64_t>(max) + 1), json(std::numeric_limits<std::uint64_t>::max())}) {
-    EXPECT_THROW(detail::checked_increment(v, -1, "f"), InvalidOptionsError) << v.dump();
+    EXPECT_THROW(detail::checked_increment(v, -1, "f"), SessionStateError) << v.dump();
   }
-  EXPECT_THROW(detail::checked_increment(json(max), 1, "f"), InvalidOptionsError);
-  EXPECT_THROW(detail::checked_increment(json(min), -1, "f"), InvalidOptionsError);
-  EXPECT_THROW(detail::checked_increment(json(1), max, "f"), InvalidOptionsError);
+  EXPECT_THROW(detail::checked_increment(json(max), 1, "f"), SessionStateError);
+  EXPECT_THROW(detail::checked_increment(json(min), -1, "f"), SessionStateError);
+  EXPECT_THROW(detail::checked_increment(json(1), max, "f"), SessionStateError);
   const std::string message = test::message_of([&] { detail::checked_increment(json(max), 1, "visits"); });
   EXPECT_NE(message.find("'visits'"), std::string::npos) << message;
   EXPECT_NE(message.find("overflow"), std::string::npos) << message;

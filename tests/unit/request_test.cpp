@@ -124,9 +124,9 @@ TEST(RequestTest, ChainedPushesCountEachCommand) {
 TEST(RequestTest, AnEmptyCommandIsRefusedAndChangesNothing) {
   Request request{"PING"};
   const std::string before = request.payload();
-  EXPECT_THROW(request.push(std::vector<std::string>{}), InvalidOptionsError);
-  EXPECT_THROW(request.push(std::vector<std::string_view>{}), InvalidOptionsError);
-  EXPECT_THROW(request.push(std::initializer_list<std::string_view>{}), InvalidOptionsError);
+  EXPECT_THROW(request.push(std::vector<std::string>{}), InvalidArgumentError);
+  EXPECT_THROW(request.push(std::vector<std::string_view>{}), InvalidArgumentError);
+  EXPECT_THROW(request.push(std::initializer_list<std::string_view>{}), InvalidArgumentError);
   EXPECT_EQ(request.size(), 1u);
   EXPECT_EQ(request.payload(), before);
 }

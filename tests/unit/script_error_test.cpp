@@ -46,10 +46,10 @@ TEST(ScriptError, ThrowsTheContractsTypesWithTheKeyRedacted) {
   EXPECT_NE(m.find("app:abcd..."), std::string::npos) << m;
   EXPECT_EQ(m.find("efgh"), std::string::npos) << m;
 
-  m = thrown<InvalidOptionsError>("ERR hash value is not an integer", "count");
+  m = thrown<SessionStateError>("ERR hash value is not an integer", "count");
   EXPECT_NE(m.find("'count'"), std::string::npos) << m;
   EXPECT_NE(m.find("does not hold an integer"), std::string::npos) << m;
-  m = thrown<InvalidOptionsError>("ERR increment or decrement would overflow", "count");
+  m = thrown<SessionStateError>("ERR increment or decrement would overflow", "count");
   EXPECT_NE(m.find("would overflow"), std::string::npos) << m;
 
   m = thrown<ServerError>("WRONGTYPE Operation against a key holding the wrong kind of value");

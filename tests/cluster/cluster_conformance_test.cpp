@@ -45,3 +45,5 @@ using StoreTypes = ::testing::Types<RedisClusterStoreTraits>;
 }  // namespace redis_session
 
 #include "integration/store_conformance.hpp"
+// And the session layer on the same stores, in both load modes.
+#include "integration/manager_conformance.hpp"

@@ -77,3 +77,5 @@ using StoreTypes = ::testing::Types<MemoryStoreTraits, RedisPoolStoreTraits, Red
 
 // The tests themselves, run on StoreTypes.
 #include "integration/store_conformance.hpp"
+// And the session layer on the same stores, in both load modes.
+#include "integration/manager_conformance.hpp"

@@ -13,11 +13,13 @@
 # (default 1000000), NODE_WORKERS (Node processes, default 1), BUILD_DIR
 # (default build/bench).
 #
-# Prints one line per run (req/s, p50, p99), then per route and connection
-# count ratio=<demo/reference> (median of the rounds' paired ratios), the
-# Redis round trips per request (counted by a small proxy between the servers
-# and Redis), the RSS growth of demo_server over RSS_REQUESTS requests, and
-# the Node comparison. Exits 1 when a check or a goal fails.
+# Prints the Redis round trips per request of each server and route (counted
+# by a small proxy between the servers and Redis, checked against limits:
+# /count with a session is one, the increment script), one line per run
+# (req/s, p50, p99), then per route and connection count ratio=<demo/reference>
+# (median of the rounds' paired ratios) beside both servers' round trips for
+# that route, the RSS growth of demo_server over RSS_REQUESTS requests, and the
+# Node comparison. Exits 1 when a check or a goal fails.
 #
 # On a machine shared with other work, `nice -n -10 tests/bench/http_bench.sh`
 # (as root) gives every process of the benchmark (Redis, the servers, wrk)
@@ -166,6 +168,85 @@ fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load:$(uptime | sed 's/.*load average://')"
 echo "servers: $threads threads each; wrk -t2, ${duration}s per run, $rounds alternations"
 
+# ------------------------------------------------------------------ round trips
+
+proxy_port=$(free_port)
+python3 "$work/proxy.py" "$proxy_port" "$redis_port" "$work/counts.json" >"$work/proxy.log" 2>&1 &
+proxy_pid=$!
+pids+=($proxy_pid)
+for _ in $(seq 50); do grep -q ready "$work/proxy.log" && break; sleep 0.1; done
+proxied_demo=$(start demo_counted "$demo_bin" --listen 127.0.0.1:0 --redis redis://127.0.0.1:$proxy_port --threads "$threads")
+proxied_reference=$(start reference_counted "$reference_bin" --listen 127.0.0.1:0 --redis redis://127.0.0.1:$proxy_port --threads "$threads")
+
+# count URL N [HEADER]: N sequential keep-alive requests; prints
+# "round_trips_per_request commands..." for them.
+count() {
+  local urls=()
+  for _ in $(seq "$2"); do urls+=("$1"); done
+  curl -sf ${3:+-H "$3"} "${urls[0]}" >/dev/null  # warm: connect, SELECT, a first PING
+  sleep 0.2
+  kill -USR1 "$proxy_pid"
+  sleep 0.3
+  curl -sf ${3:+-H "$3"} "${urls[@]}" >/dev/null
+  sleep 0.2
+  kill -USR1 "$proxy_pid"
+  sleep 0.3
+  python3 - "$work/counts.json" "$2" <<'EOF'
+import json, sys
+c, n = json.load(open(sys.argv[1])), int(sys.argv[2])
+per = {k: v / n for k, v in sorted(c["commands"].items())}
+print("%.2f" % (c["round_trips"] / n), " ".join("%s=%.2f" % kv for kv in per.items()) or "(none)")
+EOF
+}
+
+# check_rt WHAT LIMIT COUNTED: one line, ok or FAIL; keeps the figure in
+# trips["$side $WHAT"] for the tables below.
+declare -A trips
+check_rt() {
+  local counted commands ok
+  read -r counted commands <<<"$3"
+  trips["$side $1"]=$counted
+  ok=$(awk -v t="$counted" -v l="$2" 'BEGIN { print (t <= l) ? "ok  " : "FAIL" }')
+  [ "$ok" = FAIL ] && status=1
+  printf '%s %-9s %-27s round trips %s (limit %s)  per request: %s\n' "$ok" "$side" "$1" "$counted" "$2" "$commands"
+}
+
+echo "Redis round trips per request (100 sequential requests each, counted by a proxy; PING/setup apart):"
+n=100
+for side in demo reference; do
+  url=$proxied_demo
+  [ $side = reference ] && url=$proxied_reference
+  got=$(count "$url/session" $n "$cookie")
+  check_rt "/session (a read)" 1 "$got"
+  if grep -qE 'EVAL|HSET|HDEL|UNLINK|DEL' <<<"$got"; then
+    echo "FAIL $side /session wrote something: $got"
+    status=1
+  fi
+  # Issue 16: the increment script alone (it creates, increments and slides
+  # the expiry), no load first.
+  got=$(count "$url/count" $n "$cookie")
+  check_rt "/count (existing session)" 1 "$got"
+  if ! grep -qE '(^| )EVALSHA=1.00( |$)' <<<"$got" || grep -q HGETALL <<<"$got"; then
+    echo "FAIL $side /count sends more than its increment: $got"
+    status=1
+  fi
+  check_rt "/count (new session)" 1 "$(count "$url/count" $n)"
+  check_rt "/session (no cookie)" 0 "$(count "$url/session" $n)"
+  check_rt "/plain" 0 "$(count "$url/plain" $n)"
+done
+# Only the throughput servers run from here on.
+kill "$proxy_pid" "$(cat "$work/demo_counted.pid")" "$(cat "$work/reference_counted.pid")" 2>/dev/null || true
+wait "$proxy_pid" 2>/dev/null || true
+rm "$work/demo_counted.pid" "$work/reference_counted.pid"
+
+echo
+echo "round trips per request      demo  reference"
+for what in "/session (a read)" "/count (existing session)" "/count (new session)" "/session (no cookie)" "/plain"; do
+  printf '  %-27s %5s  %5s\n' "$what" "${trips[demo $what]}" "${trips[reference $what]}"
+done
+
+# ------------------------------------------------------------------ demo vs reference
+
 # CPU time (user + system, clock ticks) a process has used so far.
 cpu_ticks() { sed 's/.*) //' /proc/"$1"/stat | awk '{ print $12 + $13 }'; }
 
@@ -201,8 +282,10 @@ for url in "$demo" "$reference"; do
 done
 rss_start=$(awk '/VmRSS/ {print $2}' /proc/"$demo_pid"/status)
 
-# ------------------------------------------------------------------ demo vs reference
-
+echo
+# The round trips counted above that each benchmarked route makes (the
+# benchmark's cookie names an existing session).
+declare -A route_rt=([plain]="/plain" [session]="/session (a read)" [count]="/count (existing session)")
 summary=()
 for route in plain session count; do
   for conns in 8 50; do
@@ -244,77 +327,17 @@ for route in plain session count; do
       [ "$p99_verdict" = MISSED ] && status=1
       verdict="$verdict; demo p99 <= 5 ms $p99_verdict"
     fi
-    summary+=("$(printf '/%-8s -c%-3s demo %6.0f req/s (p50 %.2f, p99 %.2f ms, %.1f us CPU)  reference %6.0f req/s (p50 %.2f, p99 %.2f ms, %.1f us CPU)  ratio=%.3f  cpu_ratio=%.3f  %s' \
-      "$route" "$conns" "$d_rps" "$d_p50" "$d_p99" "$d_cpu" "$r_rps" "$r_p50" "$r_p99" "$r_cpu" "$ratio" "$cpu_ratio" "$verdict")")
+    what=${route_rt[$route]}
+    summary+=("$(printf '/%-8s -c%-3s demo %6.0f req/s (p50 %.2f, p99 %.2f ms, %.1f us CPU, %s round trips)  reference %6.0f req/s (p50 %.2f, p99 %.2f ms, %.1f us CPU, %s round trips)  ratio=%.3f  cpu_ratio=%.3f  %s' \
+      "$route" "$conns" "$d_rps" "$d_p50" "$d_p99" "$d_cpu" "${trips[demo $what]}" "$r_rps" "$r_p50" "$r_p99" "$r_cpu" \
+      "${trips[reference $what]}" "$ratio" "$cpu_ratio" "$verdict")")
   done
 done
 echo
 echo "medians over $rounds alternations; ratio: median of the paired demo/reference requests/s ratios;"
-echo "cpu_ratio: median of the paired reference/demo ratios of CPU (server + Redis) per request"
+echo "cpu_ratio: median of the paired reference/demo ratios of CPU (server + Redis) per request;"
+echo "round trips: Redis round trips per request of each server, counted above"
 printf '%s\n' "${summary[@]}"
-
-# ------------------------------------------------------------------ round trips
-
-proxy_port=$(free_port)
-python3 "$work/proxy.py" "$proxy_port" "$redis_port" "$work/counts.json" >"$work/proxy.log" 2>&1 &
-proxy_pid=$!
-pids+=($proxy_pid)
-for _ in $(seq 50); do grep -q ready "$work/proxy.log" && break; sleep 0.1; done
-proxied_demo=$(start demo_counted "$demo_bin" --listen 127.0.0.1:0 --redis redis://127.0.0.1:$proxy_port --threads "$threads")
-proxied_reference=$(start reference_counted "$reference_bin" --listen 127.0.0.1:0 --redis redis://127.0.0.1:$proxy_port --threads "$threads")
-
-# count URL N [HEADER]: N sequential keep-alive requests; prints
-# "round_trips_per_request commands..." for them.
-count() {
-  local urls=()
-  for _ in $(seq "$2"); do urls+=("$1"); done
-  curl -sf ${3:+-H "$3"} "${urls[0]}" >/dev/null  # warm: connect, SELECT, a first PING
-  sleep 0.2
-  kill -USR1 "$proxy_pid"
-  sleep 0.3
-  curl -sf ${3:+-H "$3"} "${urls[@]}" >/dev/null
-  sleep 0.2
-  kill -USR1 "$proxy_pid"
-  sleep 0.3
-  python3 - "$work/counts.json" "$2" <<'EOF'
-import json, sys
-c, n = json.load(open(sys.argv[1])), int(sys.argv[2])
-per = {k: v / n for k, v in sorted(c["commands"].items())}
-print("%.2f" % (c["round_trips"] / n), " ".join("%s=%.2f" % kv for kv in per.items()) or "(none)")
-EOF
-}
-
-# check_rt WHAT LIMIT COUNTED: one line, ok or FAIL.
-check_rt() {
-  local trips commands ok
-  read -r trips commands <<<"$3"
-  ok=$(awk -v t="$trips" -v l="$2" 'BEGIN { print (t <= l) ? "ok  " : "FAIL" }')
-  [ "$ok" = FAIL ] && status=1
-  printf '%s %-9s %-27s round trips %s (limit %s)  per request: %s\n' "$ok" "$side" "$1" "$trips" "$2" "$commands"
-}
-
-echo
-echo "Redis round trips per request (100 sequential requests each, counted by a proxy; PING/setup apart):"
-n=100
-for side in demo reference; do
-  url=$proxied_demo
-  [ $side = reference ] && url=$proxied_reference
-  got=$(count "$url/session" $n "$cookie")
-  check_rt "/session (a read)" 1 "$got"
-  if grep -qE 'EVAL|HSET|HDEL|UNLINK|DEL' <<<"$got"; then
-    echo "FAIL $side /session wrote something: $got"
-    status=1
-  fi
-  got=$(count "$url/count" $n "$cookie")
-  check_rt "/count (existing session)" 2 "$got"
-  if ! grep -qE '(^| )EVALSHA=1.00( |$)' <<<"$got"; then
-    echo "FAIL $side /count sends more than its increment: $got"
-    status=1
-  fi
-  check_rt "/count (new session)" 1 "$(count "$url/count" $n)"
-  check_rt "/session (no cookie)" 0 "$(count "$url/session" $n)"
-  check_rt "/plain" 0 "$(count "$url/plain" $n)"
-done
 
 # ------------------------------------------------------------------ RSS
 

@@ -128,5 +128,75 @@ TEST_F(PoolTest, ForkedChildNeverUsesTheParentsResources) {
   expect_counters_add_up(pool->stats());
 }
 
+// Runs `body` in a forked child and returns its exit status (-1: it hung or
+// died). The child leaves its pools to _exit under GCC's TSan, as above.
+template <class Body>
+int run_in_child(Body body) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::_exit(body());
+  }
+  if (child == -1) {
+    return -1;
+  }
+  int status = 0;
+  pid_t waited = 0;
+  if (!eventually([&] { return (waited = ::waitpid(child, &status, WNOHANG)) != 0; }, 60s)) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+    return -1;
+  }
+  return waited == child && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The child learns of the fork from a flag its atfork handler raises in each
+// pool. Here the child's first pool call is a release, which must see it too,
+// and a grandchild forks after the child has already cleared it once.
+TEST_F(PoolTest, ForkIsNoticedByAReleaseFirstAndAgainInAGrandchild) {
+  auto pool = make_pool(options());
+  ASSERT_TRUE(eventually([&] { return clock.reads() > 0; }));  // see above: fork once the reaper runs
+  auto a = pool->acquire();
+  auto b = pool->acquire();
+  const int parent_idle_id = a->id;
+  a.reset();
+  const int status = run_in_child([&] {
+    int failures = 0;
+    b.reset();  // leased in the parent: closed, not pooled
+    PoolStats s = pool->stats();
+    if (s.idle != 0 || s.open != 0 || s.closed_fork != 2) {
+      failures |= 1;
+    }
+    auto c = pool->acquire();
+    if (c->id == parent_idle_id || c->pid != ::getpid()) {
+      failures |= 2;
+    }
+    const int child_id = c->id;
+    c.reset();  // idle in the child, across the next fork
+    const int grandchild_status = run_in_child([&] {
+      auto d = pool->acquire();
+      const bool fresh = d->id != child_id && d->id != parent_idle_id && d->pid == ::getpid();
+#if defined(REDIS_SESSION_TSAN) && !defined(__clang__)
+      (void)pool.release();
+#endif
+      return fresh ? 0 : 1;
+    });
+    if (grandchild_status != 0) {
+      failures |= 4;
+    }
+    if (pool->acquire()->id != child_id) {  // the child's own pool is unaffected
+      failures |= 8;
+    }
+#if defined(REDIS_SESSION_TSAN) && !defined(__clang__)
+    (void)pool.release();
+#endif
+    return failures;
+  });
+  EXPECT_EQ(status, 0) << "failed child checks (bit mask, -1: hung or died): " << status;
+  EXPECT_EQ(pool->acquire()->id, parent_idle_id);
+  EXPECT_EQ(pool->stats().closed_fork, 0u);
+  b.reset();
+  expect_counters_add_up(pool->stats());
+}
+
 }  // namespace
 }  // namespace redis_session

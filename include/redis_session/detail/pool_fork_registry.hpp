@@ -12,18 +12,23 @@
 namespace redis_session {
 namespace detail {
 
-// Bumped in each new child process. Pools compare it with the generation they
-// last saw; a relaxed load is enough because only the child's single thread
-// writes it, before any other thread of the child exists.
+// Bumped in each new child process; a pool stamps its leases with the
+// generation it last saw, so one taken before a fork is known when it comes
+// back. Relaxed is enough: only the child's single thread writes it, before
+// any other thread of the child exists.
 inline std::atomic<std::uint32_t> fork_generation{0};
 
 // Every live pool's mutex, so the atfork handlers can hold them all across
 // fork(): otherwise the child could inherit a mutex that a thread (the reaper,
-// say) held at that instant, and nobody would ever unlock it.
+// say) held at that instant, and nobody would ever unlock it. The child's
+// handler also raises each pool's `forked` flag, guarded by that mutex: a
+// pool's hot path then tests a field on its own cache line rather than
+// loading fork_generation from another.
 class ForkRegistry {
  public:
   struct Node {
     std::mutex* mutex = nullptr;
+    bool* forked = nullptr;
     Node* prev = nullptr;
     Node* next = nullptr;
   };
@@ -79,6 +84,9 @@ class ForkRegistry {
   static void after_fork_in_parent() noexcept { unlock_all(); }
   static void after_fork_in_child() noexcept {
     fork_generation.fetch_add(1, std::memory_order_relaxed);
+    for (Node* n = instance().head_; n != nullptr; n = n->next) {
+      *n->forked = true;  // each pool's mutex is still held by before_fork
+    }
     unlock_all();
   }
 

@@ -39,10 +39,12 @@ class PoolState {
       : options_(validated(std::move(options))),
         create_(std::move(hooks.create)),
         validate_(std::move(hooks.validate)),
-        is_broken_(std::move(hooks.is_broken)),
         now_(std::move(hooks.now)),
+        validate_after_(validate_ ? PoolTime::duration(options_.validate_after) : PoolTime::duration::max()),
+        custom_clock_(static_cast<bool>(now_)),
         idle_(options_.max_idle),
-        generation_(fork_generation.load(std::memory_order_relaxed)) {
+        generation_(fork_generation.load(std::memory_order_relaxed)),
+        is_broken_(std::move(hooks.is_broken)) {
     if (!create_) {
       throw InvalidOptionsError("PoolHooks.create is required");
     }
@@ -51,6 +53,7 @@ class PoolState {
     rng_ = reinterpret_cast<std::uintptr_t>(this) ^
            static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
     fork_node_.mutex = &mutex_;
+    fork_node_.forked = &forked_;
     ForkRegistry::instance().add(&fork_node_);
     try {
       reaper_ = start_reaper();
@@ -70,16 +73,19 @@ class PoolState {
     // Read outside the lock: a custom clock is user code.
     const PoolTime now = aging_now();
     mutex_.lock();
-    if (generation_ == fork_generation.load(std::memory_order_relaxed) && !closed_ && !idle_.empty()) {
+    if (!forked_ && !closed_ && !idle_.empty()) {
       Entry& top = idle_.top();
       if (now < top.expires_at && !needs_validation(top, now)) {
         // The hot path: one lock, no allocation, no hook, nothing that throws.
         ++in_use_;
         ++acquires_;
-        Lease lease(this, std::move(top.resource), top.expires_at, generation_);
+        std::unique_ptr<Resource> resource = std::move(top.resource);
+        const PoolTime expires_at = top.expires_at;
         idle_.drop_top();
         mutex_.unlock();
-        return lease;
+        // A prvalue, so it is built straight in the caller's lease: a named
+        // one would be moved, since the other branch returns another object.
+        return Lease(this, std::move(resource), expires_at, generation_);
       }
     }
     std::unique_lock<std::mutex> lock(mutex_, std::adopt_lock);
@@ -99,8 +105,8 @@ class PoolState {
     }
     const PoolTime now = broken ? PoolTime{} : aging_now();
     mutex_.lock();
-    if (!broken && generation == generation_ && generation_ == fork_generation.load(std::memory_order_relaxed) &&
-        !closed_ && now < expires_at && head_ == nullptr && !idle_.full()) {
+    if (!broken && !forked_ && !closed_ && generation == generation_ && now < expires_at && head_ == nullptr &&
+        !idle_.full()) {
       // The hot path: back on the idle stack.
       --in_use_;
       idle_.push(Entry{std::move(resource), now, expires_at});
@@ -115,7 +121,7 @@ class PoolState {
     const PoolTime now = aging_now();
     std::vector<std::unique_ptr<Resource>> dead;
     std::unique_lock<std::mutex> lock(mutex_);
-    if (generation_ != fork_generation.load(std::memory_order_relaxed)) {
+    if (forked_) {
       reset_after_fork(lock, true);
     }
     reap_locked(now, dead);
@@ -126,7 +132,7 @@ class PoolState {
   std::size_t drop_idle() {
     std::vector<std::unique_ptr<Resource>> dead;
     std::unique_lock<std::mutex> lock(mutex_);
-    if (generation_ != fork_generation.load(std::memory_order_relaxed)) {
+    if (forked_) {
       reset_after_fork(lock, true);
     }
     dead.reserve(idle_.size());
@@ -145,7 +151,7 @@ class PoolState {
     std::unique_ptr<Reaper> reaper;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      if (generation_ != fork_generation.load(std::memory_order_relaxed)) {
+      if (forked_) {
         reset_after_fork(lock, false);
       }
       if (closed_) {
@@ -187,7 +193,7 @@ class PoolState {
 
   PoolStats stats() {
     std::unique_lock<std::mutex> lock(mutex_);
-    if (generation_ != fork_generation.load(std::memory_order_relaxed)) {
+    if (forked_) {
       reset_after_fork(lock, true);
     }
     PoolStats s;
@@ -253,10 +259,10 @@ class PoolState {
   }
   enum class Why { idle, lifetime, broken, surplus, pool };
 
-  PoolTime aging_now() const { return now_ ? now_() : coarse_now(); }
+  PoolTime aging_now() const { return custom_clock_ ? now_() : coarse_now(); }
 
   bool needs_validation(const Entry& e, PoolTime now) const noexcept {
-    return validate_ && now - e.idle_since > options_.validate_after;
+    return now - e.idle_since > validate_after_;  // never without a validate hook: validate_after_ is max()
   }
 
   void close_locked(Why why) noexcept {
@@ -284,10 +290,12 @@ class PoolState {
 
   [[noreturn]] static void throw_closed() { throw PoolClosedError("the connection pool is closed"); }
 
-  // Defined in pool_state_slow.hpp.
-  Lease acquire_slow(std::unique_lock<std::mutex>& lock);
-  void release_slow(std::unique_lock<std::mutex>& lock, std::unique_ptr<Resource>& resource, PoolTime now,
-                    PoolTime expires_at, std::uint32_t generation, bool broken) noexcept;
+  // Defined in pool_state_slow.hpp. The two ways out of the hot paths are
+  // cold: kept out of line, so acquire() and release() inline small and
+  // need no stack frame for them.
+  [[gnu::cold]] Lease acquire_slow(std::unique_lock<std::mutex>& lock);
+  [[gnu::cold]] void release_slow(std::unique_lock<std::mutex>& lock, std::unique_ptr<Resource>& resource,
+                                  PoolTime now, PoolTime expires_at, std::uint32_t generation, bool broken) noexcept;
   Lease wait_and_acquire(std::unique_lock<std::mutex>& lock);
   void leave_wait_locked(std::chrono::steady_clock::duration waited) noexcept;
   Lease finish_acquire(Grant grant, Entry entry);
@@ -301,32 +309,40 @@ class PoolState {
   void run_reaper(Reaper* r) noexcept;
   void reset_after_fork(std::unique_lock<std::mutex>& lock, bool start_new_reaper) noexcept;
 
+  // Set in the constructor, then only read.
   PoolOptions options_;
   const std::function<std::unique_ptr<Resource>()> create_;
   const std::function<bool(Resource&)> validate_;
-  const std::function<bool(const Resource&)> is_broken_;
   const std::function<PoolTime()> now_;
-  std::uint64_t max_jitter_ = 0;  // ns
+  const PoolTime::duration validate_after_;  // options_.validate_after, or max() without a validate hook
+  const bool custom_clock_;                  // now_ is set
+  std::uint64_t max_jitter_ = 0;             // ns
 
-  std::mutex mutex_;
-  // Everything below is guarded by mutex_.
+  // What an uncontended acquire and release write, together from a cache
+  // line's start (two lines with glibc's 40-byte mutex): the mutex, what
+  // they change under it, and the one hook release calls.
+  alignas(64) std::mutex mutex_;
+  // Everything from here on is guarded by mutex_, but is_broken_ (constant).
   FixedStack<Entry> idle_;  // top() is the most recently used
-  std::size_t open_ = 0;    // idle + in use
   std::size_t in_use_ = 0;
+  std::uint64_t acquires_ = 0;
+  Waiter* head_ = nullptr;
+  std::uint32_t generation_;
+  bool closed_ = false;
+  bool forked_ = false;  // raised in a child by ForkRegistry, with mutex_ held; reset_after_fork clears it
+  const std::function<bool(const Resource&)> is_broken_;
+
+  std::size_t open_ = 0;  // idle + in use
   std::size_t creating_ = 0;
   std::size_t stale_ = 0;  // leases and creates from before a fork
-  Waiter* head_ = nullptr;
   Waiter* tail_ = nullptr;
   std::size_t queue_length_ = 0;
   std::size_t waiting_threads_ = 0;  // threads inside wait_and_acquire, queued or just served
   std::condition_variable drained_;  // waiting_threads_ dropped to 0 after close()
   std::unique_ptr<Reaper> reaper_;
-  bool closed_ = false;
   bool owner_alive_ = true;
-  std::uint32_t generation_;
   std::uint64_t rng_ = 0;
 
-  std::uint64_t acquires_ = 0;
   std::uint64_t timeouts_ = 0;
   std::uint64_t created_ = 0;
   std::uint64_t failed_creates_ = 0;

@@ -24,7 +24,7 @@ namespace detail {
 
 template <class Resource>
 auto PoolState<Resource>::acquire_slow(std::unique_lock<std::mutex>& lock) -> Lease {
-  if (generation_ != fork_generation.load(std::memory_order_relaxed)) {
+  if (forked_) {
     reset_after_fork(lock, true);
   }
   if (closed_) {
@@ -53,7 +53,7 @@ template <class Resource>
 void PoolState<Resource>::release_slow(std::unique_lock<std::mutex>& lock, std::unique_ptr<Resource>& resource,
                                               PoolTime now, PoolTime expires_at, std::uint32_t generation,
                                               bool broken) noexcept {
-  if (generation_ != fork_generation.load(std::memory_order_relaxed)) {
+  if (forked_) {
     reset_after_fork(lock, true);
   }
   if (generation != generation_) {
@@ -371,6 +371,7 @@ void PoolState<Resource>::run_reaper(Reaper* r) noexcept {
 template <class Resource>
 void PoolState<Resource>::reset_after_fork(std::unique_lock<std::mutex>& lock, bool start_new_reaper) noexcept {
   generation_ = fork_generation.load(std::memory_order_relaxed);
+  forked_ = false;
   closed_fork_ += open_;
   // Leases and creates started before the fork may still come back (from
   // the thread that forked), so they keep the state alive. Those of other

@@ -65,7 +65,13 @@ class SessionFixture : public testing::Test {
  protected:
   std::shared_ptr<CountingStore> store = std::make_shared<CountingStore>();
 
-  SessionManager manager(SessionManagerOptions options = {}) { return SessionManager(store, std::move(options)); }
+  // The load mode every manager of the test uses (see ByLoadMode).
+  virtual LoadMode load_mode() const { return LoadMode::lazy; }
+
+  SessionManager manager(SessionManagerOptions options = {}) {
+    options.load = load_mode();
+    return SessionManager(store, std::move(options));
+  }
 
   // A live session written straight into the store, as an earlier request
   // would have left it; the counters start from zero afterwards.
@@ -78,5 +84,18 @@ class SessionFixture : public testing::Test {
 
   std::optional<Fields> stored(const std::string& id) { return store->inner().load(id); }
 };
+
+// The fixture run once per load mode (TEST_P, instantiated with
+// by_load_mode): a behaviour test holds for lazy and eager loading alike;
+// where the two differ (how many store calls, and when), the test says so.
+class ByLoadMode : public SessionFixture, public testing::WithParamInterface<LoadMode> {
+ protected:
+  LoadMode load_mode() const override { return GetParam(); }
+  bool lazy() const { return GetParam() == LoadMode::lazy; }
+};
+
+inline std::string load_mode_name(const testing::TestParamInfo<LoadMode>& info) {
+  return info.param == LoadMode::lazy ? "Lazy" : "Eager";
+}
 
 }  // namespace redis_session::test

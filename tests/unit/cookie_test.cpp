@@ -213,8 +213,15 @@ TEST_F(CookieTest, MaxAgeAppearsAndTheCookieSlidesOnEveryCommit) {
   EXPECT_TRUE(has_part(*first.set_cookie, "Max-Age=7200"));
   std::string id = s.id();
 
+  // A request that never touches the session (lazy: no store call) slides
+  // nothing, so its cookie is not re-sent: the two expiries stay together.
   store->reset();
+  Session untouched = m.open("sid=" + id);
+  EXPECT_FALSE(m.commit(untouched).set_cookie);
+  EXPECT_EQ(store->total_calls(), 0);
+
   Session again = m.open("sid=" + id);
+  EXPECT_EQ(again.get_or("k", 0), 1);  // the load slides the store's expiry
   CommitResult unchanged = m.commit(again);
   EXPECT_EQ(store->calls(Op::save), 0);
   EXPECT_FALSE(unchanged.wrote);

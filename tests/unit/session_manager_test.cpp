@@ -28,11 +28,11 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-class SessionManagerTest : public SessionFixture {};
+class SessionManagerTest : public ByLoadMode {};
 
 // ---------------------------------------------------------------- new sessions
 
-TEST_F(SessionManagerTest, NoCookieGivesANewSessionWithNoStoreTraffic) {
+TEST_P(SessionManagerTest, NoCookieGivesANewSessionWithNoStoreTraffic) {
   SessionManager m = manager();
   Session s = m.open("");
   EXPECT_TRUE(s.is_new());
@@ -51,7 +51,7 @@ TEST_F(SessionManagerTest, NoCookieGivesANewSessionWithNoStoreTraffic) {
   EXPECT_EQ(store->inner().count(), 0U);
 }
 
-TEST_F(SessionManagerTest, OnlyUnrelatedCookiesGiveANewSessionWithNoStoreTraffic) {
+TEST_P(SessionManagerTest, OnlyUnrelatedCookiesGiveANewSessionWithNoStoreTraffic) {
   SessionManager m = manager();
   Session s = m.open("theme=dark; lang=en");
   EXPECT_TRUE(s.is_new());
@@ -59,7 +59,7 @@ TEST_F(SessionManagerTest, OnlyUnrelatedCookiesGiveANewSessionWithNoStoreTraffic
   EXPECT_EQ(store->total_calls(), 0);
 }
 
-TEST_F(SessionManagerTest, NewSessionWithAValueIsSavedOnceInCreateModeAndGetsACookie) {
+TEST_P(SessionManagerTest, NewSessionWithAValueIsSavedOnceInCreateModeAndGetsACookie) {
   SessionManager m = manager();
   Session s = m.open("");
   s.set("user", "ann");
@@ -88,7 +88,7 @@ TEST_F(SessionManagerTest, NewSessionWithAValueIsSavedOnceInCreateModeAndGetsACo
   EXPECT_EQ(stored(s.id()), (Fields{{"user", "ann"}}));
 }
 
-TEST_F(SessionManagerTest, CommittingAgainAfterASuccessfulCommitDoesNothing) {
+TEST_P(SessionManagerTest, CommittingAgainAfterASuccessfulCommitDoesNothing) {
   SessionManager m = manager();
   Session s = m.open("");
   s.set("a", 1);
@@ -112,21 +112,25 @@ TEST_F(SessionManagerTest, CommittingAgainAfterASuccessfulCommitDoesNothing) {
 
 // ---------------------------------------------------------------- existing sessions
 
-TEST_F(SessionManagerTest, OpeningAnExistingSessionIsExactlyOneLoad) {
+// Eager: open() loads. Lazy: open() makes no call, the first read loads, and
+// later reads are free. Either way, one load in all.
+TEST_P(SessionManagerTest, OpeningAnExistingSessionIsExactlyOneLoad) {
   std::string id = seed({{"user", "ann"}, {"n", 3}});
   SessionManager m = manager();
   Session s = m.open("sid=" + id);
+  EXPECT_EQ(store->total_calls(), lazy() ? 0 : 1);
+  EXPECT_EQ(s.id(), id);
+  EXPECT_FALSE(s.is_new());
   EXPECT_EQ(store->calls(Op::load), 1);
   EXPECT_EQ(store->total_calls(), 1);
   EXPECT_EQ(store->loaded_ids(), std::vector<std::string>{id});
-  EXPECT_FALSE(s.is_new());
   EXPECT_EQ(s.id(), id);
   EXPECT_EQ(s.get<std::string>("user"), "ann");
   EXPECT_EQ(s.get<int>("n"), 3);
   EXPECT_EQ(s.fields().size(), 2U);
 }
 
-TEST_F(SessionManagerTest, UnchangedCommitWritesNothingAndSendsNoCookie) {
+TEST_P(SessionManagerTest, UnchangedCommitWritesNothingAndSendsNoCookie) {
   std::string id = seed({{"user", "ann"}});
   SessionManager m = manager();
   Session s = m.open("sid=" + id);
@@ -139,7 +143,7 @@ TEST_F(SessionManagerTest, UnchangedCommitWritesNothingAndSendsNoCookie) {
   EXPECT_EQ(store->total_calls(), 1);  // the load only
 }
 
-TEST_F(SessionManagerTest, ChangedCommitIsOneSaveOfOnlyTheChanges) {
+TEST_P(SessionManagerTest, ChangedCommitIsOneSaveOfOnlyTheChanges) {
   std::string id = seed({{"a", 1}, {"b", 2}, {"c", 3}});
   SessionManager m = manager();
   Session s = m.open("sid=" + id);
@@ -150,7 +154,7 @@ TEST_F(SessionManagerTest, ChangedCommitIsOneSaveOfOnlyTheChanges) {
   EXPECT_TRUE(r.wrote);
   EXPECT_FALSE(r.set_cookie);  // same id, browser-session cookie: nothing to resend
   ASSERT_EQ(store->calls(Op::save), 1);
-  EXPECT_EQ(store->total_calls(), 2);
+  EXPECT_EQ(store->total_calls(), lazy() ? 1 : 2);  // lazy: writes only, no load
   const CountingStore::SaveCall& call = store->saves().front();
   EXPECT_EQ(call.id, id);
   EXPECT_EQ(call.changes.mode, SessionChanges::Mode::update);
@@ -159,7 +163,7 @@ TEST_F(SessionManagerTest, ChangedCommitIsOneSaveOfOnlyTheChanges) {
   EXPECT_EQ(stored(id), (Fields{{"a", 10}, {"c", 3}, {"d", json::array({1, 2})}}));
 }
 
-TEST_F(SessionManagerTest, ConcurrentWritersToDifferentFieldsDoNotLoseEachOther) {
+TEST_P(SessionManagerTest, ConcurrentWritersToDifferentFieldsDoNotLoseEachOther) {
   // Only changed fields are written, so two requests on one session that
   // touch different fields both survive.
   std::string id = seed({{"a", 1}, {"b", 1}});
@@ -175,12 +179,12 @@ TEST_F(SessionManagerTest, ConcurrentWritersToDifferentFieldsDoNotLoseEachOther)
 
 // ---------------------------------------------------------------- strict ids
 
-TEST_F(SessionManagerTest, AWellFormedUnknownIdIsNeverAdopted) {
+TEST_P(SessionManagerTest, AWellFormedUnknownIdIsNeverAdopted) {
   std::string chosen = generate_session_id();
   SessionManager m = manager();
   Session s = m.open("sid=" + chosen);
+  EXPECT_TRUE(s.is_new());  // lazy: the load is here
   EXPECT_EQ(store->calls(Op::load), 1);
-  EXPECT_TRUE(s.is_new());
   EXPECT_NE(s.id(), chosen);
   s.set("user", "ann");
   CommitResult r = m.commit(s);
@@ -190,19 +194,19 @@ TEST_F(SessionManagerTest, AWellFormedUnknownIdIsNeverAdopted) {
   EXPECT_EQ(stored(chosen), std::nullopt);
 }
 
-TEST_F(SessionManagerTest, AnExpiredIdIsNeverAdopted) {
+TEST_P(SessionManagerTest, AnExpiredIdIsNeverAdopted) {
   store = std::make_shared<CountingStore>(MemoryStoreOptions{.expiry = {.idle_timeout = 20ms}});
   std::string id = seed({{"user", "ann"}});
   std::this_thread::sleep_for(60ms);
   SessionManager m = manager();
   Session s = m.open("sid=" + id);
-  EXPECT_EQ(store->calls(Op::load), 1);
   EXPECT_TRUE(s.is_new());
+  EXPECT_EQ(store->calls(Op::load), 1);
   EXPECT_FALSE(s.contains("user"));
   EXPECT_NE(s.id(), id);
 }
 
-TEST_F(SessionManagerTest, MalformedIdsNeverReachTheStore) {
+TEST_P(SessionManagerTest, MalformedIdsNeverReachTheStore) {
   const std::string good = generate_session_id();
   std::string nul_inside = good;
   nul_inside[7] = '\0';
@@ -251,7 +255,7 @@ TEST_F(SessionManagerTest, MalformedIdsNeverReachTheStore) {
 
 // ---------------------------------------------------------------- options
 
-TEST_F(SessionManagerTest, InvalidOptionsAreRejected) {
+TEST_P(SessionManagerTest, InvalidOptionsAreRejected) {
   auto rejects = [&](SessionManagerOptions o) -> testing::AssertionResult {
     try {
       SessionManager m(store, std::move(o));
@@ -308,25 +312,29 @@ TEST_F(SessionManagerTest, InvalidOptionsAreRejected) {
 
 // ---------------------------------------------------------------- store errors
 
-TEST_F(SessionManagerTest, StoreErrorsFromOpenPropagateTyped) {
+// From open() (eager) or the first read (lazy): the load's typed error.
+TEST_P(SessionManagerTest, StoreErrorsFromOpenPropagateTyped) {
   std::string id = seed({{"user", "ann"}});
   SessionManager m = manager();
+  auto open_and_read = [&] { (void)m.open("sid=" + id).fields(); };
   store->fail_next<TimeoutError>(Op::load, "load timed out");
   try {
-    (void)m.open("sid=" + id);
+    open_and_read();
     ADD_FAILURE() << "no exception";
   } catch (const TimeoutError& e) {
     EXPECT_EQ(e.errc(), Errc::timeout);
     EXPECT_STREQ(e.what(), "load timed out");
   }
   store->fail_next<PoolTimeoutError>(Op::load, "pool");
-  EXPECT_THROW((void)m.open("sid=" + id), PoolTimeoutError);
+  EXPECT_THROW(open_and_read(), PoolTimeoutError);
   store->fail_next<DecodeError>(Op::load, "bad bytes");
-  EXPECT_THROW((void)m.open("sid=" + id), DecodeError);
-  EXPECT_EQ(m.open("sid=" + id).id(), id);  // and it works afterwards
+  EXPECT_THROW(open_and_read(), DecodeError);
+  Session again = m.open("sid=" + id);  // and it works afterwards
+  EXPECT_EQ(again.get_or("user", ""), "ann");
+  EXPECT_EQ(again.id(), id);
 }
 
-TEST_F(SessionManagerTest, AFailedCommitPropagatesTypedAndCanBeRetried) {
+TEST_P(SessionManagerTest, AFailedCommitPropagatesTypedAndCanBeRetried) {
   std::string id = seed({{"a", 1}, {"b", 2}});
   SessionManager m = manager();
   Session s = m.open("sid=" + id);
@@ -355,7 +363,7 @@ TEST_F(SessionManagerTest, AFailedCommitPropagatesTypedAndCanBeRetried) {
   EXPECT_FALSE(s.dirty());
 }
 
-TEST_F(SessionManagerTest, AFailedFirstCommitOfANewSessionRetriesUnderTheSameId) {
+TEST_P(SessionManagerTest, AFailedFirstCommitOfANewSessionRetriesUnderTheSameId) {
   SessionManager m = manager();
   Session s = m.open("");
   s.set("user", "ann");
@@ -370,7 +378,7 @@ TEST_F(SessionManagerTest, AFailedFirstCommitOfANewSessionRetriesUnderTheSameId)
   EXPECT_EQ(stored(id), (Fields{{"user", "ann"}}));
 }
 
-TEST_F(SessionManagerTest, ACreateThatHitsATakenIdDrawsANewOne) {
+TEST_P(SessionManagerTest, ACreateThatHitsATakenIdDrawsANewOne) {
   // A 128-bit collision cannot be produced honestly; plant the drawn id in
   // the store instead, as if another session held it.
   SessionManager m = manager();
@@ -391,6 +399,9 @@ TEST_F(SessionManagerTest, ACreateThatHitsATakenIdDrawsANewOne) {
   EXPECT_EQ(stored(taken), (Fields{{"owner", "someone else"}}));
   EXPECT_EQ(stored(s.id()), (Fields{{"user", "ann"}}));
 }
+
+INSTANTIATE_TEST_SUITE_P(LoadModes, SessionManagerTest, testing::Values(LoadMode::lazy, LoadMode::eager),
+                         load_mode_name);
 
 }  // namespace
 }  // namespace redis_session::test

@@ -113,6 +113,7 @@ void Session::forget_contents() const noexcept {
 
 void Session::mark_destroyed() noexcept {
   forget_contents();
+  complete_ = true;  // nothing left to load: a read must not ask the store about the id just killed
   destroyed_ = true;
 }
 

@@ -1,12 +1,14 @@
 #pragma once
-// The shared fixture of the session layer's unit tests (session_test,
-// session_manager_test, cookie_test) and the Set-Cookie readers they use.
+// The shared fixtures of the session layer's unit tests (session_test,
+// session_manager_test, cookie_test): one with the default options, one that
+// runs a suite in both load modes; and the Set-Cookie readers they use.
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,6 +19,13 @@
 #include "redis_session/session_store.hpp"
 #include "support/counting_store.hpp"
 #include "support/session_changes.hpp"
+
+namespace redis_session {
+
+// How gtest names a LoadMode in its messages (found by ADL).
+inline void PrintTo(LoadMode mode, std::ostream* out) { *out << (mode == LoadMode::lazy ? "lazy" : "eager"); }
+
+}  // namespace redis_session
 
 namespace redis_session::test {
 
@@ -60,18 +69,14 @@ inline bool contains_crlf_or_nul(std::string_view s) {
 }
 
 // A CountingStore, a manager over it, and sessions planted as an earlier
-// request would have left them: the fixture of the session layer's tests.
-class SessionFixture : public testing::Test {
+// request would have left them: the fixture of the session layer's tests,
+// over any gtest base (testing::Test, or TestWithParam for LoadModeFixture).
+template <class Base>
+class BasicSessionFixture : public Base {
  protected:
   std::shared_ptr<CountingStore> store = std::make_shared<CountingStore>();
 
-  // The load mode every manager of the test uses (see ByLoadMode).
-  virtual LoadMode load_mode() const { return LoadMode::lazy; }
-
-  SessionManager manager(SessionManagerOptions options = {}) {
-    options.load = load_mode();
-    return SessionManager(store, std::move(options));
-  }
+  SessionManager manager(SessionManagerOptions options = {}) { return SessionManager(store, std::move(options)); }
 
   // A live session written straight into the store, as an earlier request
   // would have left it; the counters start from zero afterwards.
@@ -85,17 +90,42 @@ class SessionFixture : public testing::Test {
   std::optional<Fields> stored(const std::string& id) { return store->inner().load(id); }
 };
 
-// The fixture run once per load mode (TEST_P, instantiated with
-// by_load_mode): a behaviour test holds for lazy and eager loading alike;
-// where the two differ (how many store calls, and when), the test says so.
-class ByLoadMode : public SessionFixture, public testing::WithParamInterface<LoadMode> {
+// The library's default options (lazy loading).
+using SessionFixture = BasicSessionFixture<testing::Test>;
+
+// Options that load lazily, for the tests of what only lazy loading does
+// (it is the default too; these tests say so rather than rely on it).
+inline SessionManagerOptions lazy_options() {
+  SessionManagerOptions options;
+  options.load = LoadMode::lazy;
+  return options;
+}
+
+// Runs a suite once per LoadMode: every manager() it builds loads in the
+// mode of the run, whatever other options the test gives. Instantiate with
+// load_mode_name so the runs are called Lazy and Eager.
+class LoadModeFixture : public BasicSessionFixture<testing::TestWithParam<LoadMode>> {
  protected:
-  LoadMode load_mode() const override { return GetParam(); }
   bool lazy() const { return GetParam() == LoadMode::lazy; }
+
+  // `options` with this run's load mode.
+  SessionManagerOptions with_mode(SessionManagerOptions options = {}) const {
+    options.load = GetParam();
+    return options;
+  }
+  SessionManager manager(SessionManagerOptions options = {}) {
+    return BasicSessionFixture::manager(with_mode(std::move(options)));
+  }
+
+  // The store calls open() makes for a session that the cookie names:
+  // one load when eager, none when lazy.
+  int loads_at_open() const { return lazy() ? 0 : 1; }
 };
 
 inline std::string load_mode_name(const testing::TestParamInfo<LoadMode>& info) {
   return info.param == LoadMode::lazy ? "Lazy" : "Eager";
 }
+
+inline const auto both_load_modes = testing::Values(LoadMode::lazy, LoadMode::eager);
 
 }  // namespace redis_session::test

@@ -1,7 +1,9 @@
 // SessionManager over a CountingStore (no server): what open() loads and
 // commit() writes, strict ids (a client never chooses its id), options, and
-// typed store errors reaching the application unchanged. Session itself:
-// session_test.cpp; cookies: cookie_test.cpp.
+// typed store errors reaching the application unchanged, in both load modes
+// (Load/SessionManagerTest.*/Lazy and /Eager; what only lazy loading does:
+// LazySessionManagerTest). Session itself: session_test.cpp; cookies:
+// cookie_test.cpp.
 
 #include "redis_session/session_manager.hpp"
 
@@ -28,7 +30,11 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-class SessionManagerTest : public ByLoadMode {};
+class SessionManagerTest : public LoadModeFixture {};
+
+INSTANTIATE_TEST_SUITE_P(Load, SessionManagerTest, both_load_modes, load_mode_name);
+
+class LazySessionManagerTest : public SessionFixture {};
 
 // ---------------------------------------------------------------- new sessions
 
@@ -112,14 +118,13 @@ TEST_P(SessionManagerTest, CommittingAgainAfterASuccessfulCommitDoesNothing) {
 
 // ---------------------------------------------------------------- existing sessions
 
-// Eager: open() loads. Lazy: open() makes no call, the first read loads, and
-// later reads are free. Either way, one load in all.
-TEST_P(SessionManagerTest, OpeningAnExistingSessionIsExactlyOneLoad) {
+// Eagerly in open(), lazily at the first read: exactly one load either way.
+TEST_P(SessionManagerTest, AnExistingSessionIsLoadedExactlyOnce) {
   std::string id = seed({{"user", "ann"}, {"n", 3}});
   SessionManager m = manager();
   Session s = m.open("sid=" + id);
-  EXPECT_EQ(store->total_calls(), lazy() ? 0 : 1);
-  EXPECT_EQ(s.id(), id);
+  EXPECT_EQ(store->calls(Op::load), loads_at_open());
+  EXPECT_EQ(store->total_calls(), loads_at_open());
   EXPECT_FALSE(s.is_new());
   EXPECT_EQ(store->calls(Op::load), 1);
   EXPECT_EQ(store->total_calls(), 1);
@@ -128,6 +133,7 @@ TEST_P(SessionManagerTest, OpeningAnExistingSessionIsExactlyOneLoad) {
   EXPECT_EQ(s.get<std::string>("user"), "ann");
   EXPECT_EQ(s.get<int>("n"), 3);
   EXPECT_EQ(s.fields().size(), 2U);
+  EXPECT_EQ(store->total_calls(), 1);
 }
 
 TEST_P(SessionManagerTest, UnchangedCommitWritesNothingAndSendsNoCookie) {
@@ -154,7 +160,7 @@ TEST_P(SessionManagerTest, ChangedCommitIsOneSaveOfOnlyTheChanges) {
   EXPECT_TRUE(r.wrote);
   EXPECT_FALSE(r.set_cookie);  // same id, browser-session cookie: nothing to resend
   ASSERT_EQ(store->calls(Op::save), 1);
-  EXPECT_EQ(store->total_calls(), lazy() ? 1 : 2);  // lazy: writes only, no load
+  EXPECT_EQ(store->total_calls(), loads_at_open() + 1);  // lazily, the writes need no load
   const CountingStore::SaveCall& call = store->saves().front();
   EXPECT_EQ(call.id, id);
   EXPECT_EQ(call.changes.mode, SessionChanges::Mode::update);
@@ -183,7 +189,8 @@ TEST_P(SessionManagerTest, AWellFormedUnknownIdIsNeverAdopted) {
   std::string chosen = generate_session_id();
   SessionManager m = manager();
   Session s = m.open("sid=" + chosen);
-  EXPECT_TRUE(s.is_new());  // lazy: the load is here
+  EXPECT_EQ(store->calls(Op::load), loads_at_open());
+  EXPECT_TRUE(s.is_new());
   EXPECT_EQ(store->calls(Op::load), 1);
   EXPECT_NE(s.id(), chosen);
   s.set("user", "ann");
@@ -200,10 +207,11 @@ TEST_P(SessionManagerTest, AnExpiredIdIsNeverAdopted) {
   std::this_thread::sleep_for(60ms);
   SessionManager m = manager();
   Session s = m.open("sid=" + id);
+  EXPECT_EQ(store->calls(Op::load), loads_at_open());
   EXPECT_TRUE(s.is_new());
-  EXPECT_EQ(store->calls(Op::load), 1);
   EXPECT_FALSE(s.contains("user"));
   EXPECT_NE(s.id(), id);
+  EXPECT_EQ(store->calls(Op::load), 1);
 }
 
 TEST_P(SessionManagerTest, MalformedIdsNeverReachTheStore) {
@@ -305,33 +313,147 @@ TEST_P(SessionManagerTest, InvalidOptionsAreRejected) {
 
   // The defaults and reasonable custom values are fine.
   EXPECT_FALSE(rejects(SessionManagerOptions{}));
+  EXPECT_FALSE(rejects(with_mode()));
   EXPECT_FALSE(rejects(with_name("__Host-sid")));
   EXPECT_FALSE(rejects(with_path("/a/b-c_d.e")));
   EXPECT_NO_THROW(SessionManagerOptions{}.validate());
 }
 
+// ---------------------------------------------------------------- Max-Age sliding
+
+// With a max_age the cookie is re-sent only when this request slid the
+// store's expiry: a load, a save, an increment, a regenerate. Eagerly every
+// open() with a live session loads; lazily an untouched session costs
+// nothing and gets no cookie.
+TEST_P(SessionManagerTest, AMaxAgeCookieIsResentOnlyWhenTheRequestSlidTheStoresExpiry) {
+  SessionManagerOptions o;
+  o.cookie.max_age = std::chrono::hours(2);
+  SessionManager m = manager(o);
+  std::string id = seed({{"user", "ann"}, {"n", 1}});
+  const std::string slid = m.cookie_for(id);
+  ASSERT_TRUE(has_part(slid, "Max-Age=7200"));
+
+  Session untouched = m.open("sid=" + id);
+  CommitResult r = m.commit(untouched);
+  EXPECT_FALSE(r.wrote);
+  if (lazy()) {
+    EXPECT_FALSE(r.set_cookie);
+    EXPECT_EQ(store->total_calls(), 0);
+  } else {
+    ASSERT_TRUE(r.set_cookie);
+    EXPECT_EQ(*r.set_cookie, slid);
+    EXPECT_EQ(store->total_calls(), 1);
+  }
+
+  Session read = m.open("sid=" + id);
+  EXPECT_EQ(read.get<std::string>("user"), "ann");
+  EXPECT_EQ(m.commit(read).set_cookie, slid);
+
+  Session saved = m.open("sid=" + id);
+  saved.set("cart", 1);
+  EXPECT_EQ(m.commit(saved).set_cookie, slid);
+
+  Session incremented = m.open("sid=" + id);
+  EXPECT_EQ(incremented.increment("n"), 2);
+  EXPECT_EQ(m.commit(incremented).set_cookie, slid);
+
+  Session regenerated = m.open("sid=" + id);
+  regenerated.regenerate();
+  std::optional<std::string> moved = m.commit(regenerated).set_cookie;
+  EXPECT_EQ(moved, m.cookie_for(regenerated.id()));
+  EXPECT_EQ(stored(regenerated.id()), (Fields{{"cart", 1}, {"n", 2}, {"user", "ann"}}));
+}
+
+// ---------------------------------------------------------------- lazy loading
+
+TEST_F(LazySessionManagerTest, OpenWithAWellFormedCookieMakesNoStoreCall) {
+  SessionManager m = manager(lazy_options());
+  std::string alive = seed({{"user", "ann"}});
+  std::string dead = generate_session_id();
+  for (const std::string& id : {alive, dead}) {
+    Session s = m.open("sid=" + id);
+    EXPECT_EQ(s.id(), id);  // the cookie's until a read or write finds it dead
+    EXPECT_FALSE(s.dirty());
+    CommitResult r = m.commit(s);
+    EXPECT_FALSE(r.wrote);
+    EXPECT_FALSE(r.set_cookie);
+  }
+  EXPECT_EQ(store->total_calls(), 0);
+}
+
+// The usual way an id dies: it expired. A write-only request to it starts a
+// new session holding only its own writes; the expired data never returns.
+TEST_F(LazySessionManagerTest, ABlindWriteToAnExpiredIdContinuesAsANewSessionWithOnlyItsWrites) {
+  store = std::make_shared<CountingStore>(MemoryStoreOptions{.expiry = {.idle_timeout = 20ms}});
+  std::string id = seed({{"user", "ann"}, {"role", "admin"}});
+  std::this_thread::sleep_for(60ms);
+  SessionManager m = manager(lazy_options());
+  Session s = m.open("sid=" + id);
+  s.set("cart", 2);
+  s.erase("role");
+  CommitResult r = m.commit(s);
+  EXPECT_TRUE(r.wrote);
+  ASSERT_EQ(store->saves().size(), 2U);
+  EXPECT_EQ(store->saves()[0].id, id);
+  EXPECT_EQ(store->saves()[0].changes.mode, SessionChanges::Mode::update);  // found dead: never revived
+  EXPECT_EQ(store->saves()[1].id, s.id());
+  EXPECT_EQ(store->saves()[1].changes.mode, SessionChanges::Mode::create);
+  EXPECT_EQ(store->saves()[1].changes.set, (Fields{{"cart", 2}}));
+  EXPECT_TRUE(store->saves()[1].changes.erase.empty());
+  EXPECT_EQ(store->total_calls(), 2);
+  EXPECT_NE(s.id(), id);
+  ASSERT_TRUE(r.set_cookie);
+  EXPECT_EQ(*r.set_cookie, m.cookie_for(s.id()));
+  EXPECT_EQ(s.fields(), (Fields{{"cart", 2}}));
+  EXPECT_EQ(stored(s.id()), (Fields{{"cart", 2}}));
+  EXPECT_EQ(stored(id), std::nullopt);
+  EXPECT_EQ(store->total_calls(), 2);  // the read above: nothing left to load
+}
+
 // ---------------------------------------------------------------- store errors
 
-// From open() (eager) or the first read (lazy): the load's typed error.
-TEST_P(SessionManagerTest, StoreErrorsFromOpenPropagateTyped) {
+// Eagerly, open() meets a failing load; lazily, the first read does, and
+// the next read tries again, keeping the request's pending writes.
+TEST_P(SessionManagerTest, StoreErrorsFromTheLoadPropagateTyped) {
   std::string id = seed({{"user", "ann"}});
   SessionManager m = manager();
-  auto open_and_read = [&] { (void)m.open("sid=" + id).fields(); };
+  if (lazy()) {
+    store->fail_next<TimeoutError>(Op::load, "load timed out");
+    Session s = m.open("sid=" + id);
+    EXPECT_EQ(store->total_calls(), 0);
+    s.set("cart", 1);
+    try {
+      (void)s.get<std::string>("user");
+      ADD_FAILURE() << "no exception";
+    } catch (const TimeoutError& e) {
+      EXPECT_EQ(e.errc(), Errc::timeout);
+      EXPECT_STREQ(e.what(), "load timed out");
+    }
+    store->fail_next<PoolTimeoutError>(Op::load, "pool");
+    EXPECT_THROW((void)s.is_new(), PoolTimeoutError);
+    store->fail_next<DecodeError>(Op::load, "bad bytes");
+    EXPECT_THROW((void)s.fields(), DecodeError);
+    EXPECT_EQ(s.get<std::string>("user"), "ann");  // and the next read works
+    EXPECT_EQ(s.fields(), (Fields{{"cart", 1}, {"user", "ann"}}));
+    EXPECT_EQ(s.id(), id);
+    EXPECT_EQ(store->calls(Op::load), 4);
+    m.commit(s);
+    EXPECT_EQ(stored(id), (Fields{{"cart", 1}, {"user", "ann"}}));
+    return;
+  }
   store->fail_next<TimeoutError>(Op::load, "load timed out");
   try {
-    open_and_read();
+    (void)m.open("sid=" + id);
     ADD_FAILURE() << "no exception";
   } catch (const TimeoutError& e) {
     EXPECT_EQ(e.errc(), Errc::timeout);
     EXPECT_STREQ(e.what(), "load timed out");
   }
   store->fail_next<PoolTimeoutError>(Op::load, "pool");
-  EXPECT_THROW(open_and_read(), PoolTimeoutError);
+  EXPECT_THROW((void)m.open("sid=" + id), PoolTimeoutError);
   store->fail_next<DecodeError>(Op::load, "bad bytes");
-  EXPECT_THROW(open_and_read(), DecodeError);
-  Session again = m.open("sid=" + id);  // and it works afterwards
-  EXPECT_EQ(again.get_or("user", ""), "ann");
-  EXPECT_EQ(again.id(), id);
+  EXPECT_THROW((void)m.open("sid=" + id), DecodeError);
+  EXPECT_EQ(m.open("sid=" + id).id(), id);  // and it works afterwards
 }
 
 TEST_P(SessionManagerTest, AFailedCommitPropagatesTypedAndCanBeRetried) {
@@ -399,9 +521,6 @@ TEST_P(SessionManagerTest, ACreateThatHitsATakenIdDrawsANewOne) {
   EXPECT_EQ(stored(taken), (Fields{{"owner", "someone else"}}));
   EXPECT_EQ(stored(s.id()), (Fields{{"user", "ann"}}));
 }
-
-INSTANTIATE_TEST_SUITE_P(LoadModes, SessionManagerTest, testing::Values(LoadMode::lazy, LoadMode::eager),
-                         load_mode_name);
 
 }  // namespace
 }  // namespace redis_session::test

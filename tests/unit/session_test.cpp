@@ -1,7 +1,9 @@
 // Session over a CountingStore (no server): typed access, change tracking
 // (what a commit writes), and the operations that go to the store at once:
-// increment, regenerate, destroy, also when another request destroyed the
-// session meanwhile.
+// increment, regenerate, destroy, start_new, also when another request
+// destroyed the session meanwhile. Every behaviour runs in both load modes
+// (Load/SessionTest.*/Lazy and /Eager); what lazy loading alone promises,
+// the store calls a request pays for, is LazySessionTest.
 
 #include "redis_session/session.hpp"
 
@@ -13,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <vector>
 
 #include "redis_session/error.hpp"
@@ -26,11 +29,40 @@ namespace {
 using nlohmann::json;
 
 // Session is opened and committed through a manager; these tests need only
-// the default one.
-class SessionTest : public ByLoadMode {
+// the default one, in the load mode of the run.
+class SessionTest : public LoadModeFixture {
  protected:
   SessionManager m = manager();
 };
+
+INSTANTIATE_TEST_SUITE_P(Load, SessionTest, both_load_modes, load_mode_name);
+
+// What lazy loading alone promises: the exact store calls of a request.
+class LazySessionTest : public SessionFixture {
+ protected:
+  SessionManager m = manager(lazy_options());
+};
+
+static_assert(std::is_base_of_v<InvalidArgumentError, SessionStateError>);
+static_assert(!std::is_base_of_v<InvalidOptionsError, InvalidArgumentError>, "input errors are not configuration");
+
+// Passes when `action` throws exactly E (not a narrower kind), with code
+// invalid_argument, and nothing that is also an InvalidOptionsError: what a
+// request's input causes is the client's error, never the configuration's.
+template <class E, class Action>
+testing::AssertionResult refused_as(Action&& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    if (typeid(e) != typeid(E)) return testing::AssertionFailure() << "another kind: " << typeid(e).name();
+    if (e.errc() != Errc::invalid_argument) return testing::AssertionFailure() << "code " << e.code().message();
+    if (dynamic_cast<const InvalidOptionsError*>(&e) != nullptr) {
+      return testing::AssertionFailure() << "also an InvalidOptionsError";
+    }
+    return testing::AssertionSuccess();
+  }
+  return testing::AssertionFailure() << "nothing thrown";
+}
 
 // A user type that plugs in through nlohmann's ADL hooks.
 struct Account {
@@ -66,7 +98,7 @@ TEST_P(SessionTest, SetThenEraseOnANewSessionWritesNothing) {
   EXPECT_EQ(store->total_calls(), 0);
 }
 
-TEST_P(SessionTest, EraseOfALoadedFieldIsInTheEraseList) {
+TEST_P(SessionTest, EraseOfAStoredFieldIsInTheEraseList) {
   std::string id = seed({{"a", 1}, {"b", 2}});
   Session s = m.open("sid=" + id);
   s.erase("a");
@@ -106,30 +138,64 @@ TEST_P(SessionTest, EraseThenSetSendsOnlyTheSet) {
   EXPECT_EQ(stored(id), (Fields{{"a", 2}}));
 }
 
-TEST_P(SessionTest, SettingTheSameValueOrErasingAnAbsentFieldWritesNothing) {
+TEST_P(SessionTest, SettingTheSameValueOrErasingAnAbsentFieldWritesNothingOnceTheFieldsAreKnown) {
   std::string id = seed({{"a", 1}, {"b", "x"}});
   Session s = m.open("sid=" + id);
-  // Only a loaded session can tell "no change" (lazily, writes before the
-  // first read are kept until the load shows them equal: see LazyWrites*).
-  if (lazy()) (void)s.fields();
   s.set("a", 1);
   s.set("b", "x");
   s.erase("never-there");
-  EXPECT_FALSE(s.dirty());
-  CommitResult r = m.commit(s);
-  EXPECT_FALSE(r.wrote);
-  EXPECT_TRUE(store->saves().empty());
+  if (lazy()) {
+    // Unread, the session cannot tell a no-op from a change: the writes stay
+    // pending and the one save repeats what the store holds (rather than a
+    // load to find that out; LazySessionTest: a read first writes nothing).
+    EXPECT_TRUE(s.dirty());
+    CommitResult r = m.commit(s);
+    EXPECT_TRUE(r.wrote);
+    ASSERT_EQ(store->saves().size(), 1U);
+    EXPECT_EQ(store->saves()[0].changes.set, (Fields{{"a", 1}, {"b", "x"}}));
+    EXPECT_EQ(store->saves()[0].changes.erase, std::vector<std::string>{"never-there"});
+  } else {
+    EXPECT_FALSE(s.dirty());
+    CommitResult r = m.commit(s);
+    EXPECT_FALSE(r.wrote);
+    EXPECT_TRUE(store->saves().empty());
+  }
+  EXPECT_EQ(store->total_calls(), 1);  // the save, or the load
+  EXPECT_EQ(stored(id), (Fields{{"a", 1}, {"b", "x"}}));
 }
 
-TEST_P(SessionTest, FieldNamesAreCheckedOnSetAndErase) {
-  Session s = m.open("");
-  EXPECT_THROW(s.set("", 1), InvalidArgumentError);
-  EXPECT_THROW(s.set(std::string("\0meta", 5), 1), InvalidArgumentError);
-  EXPECT_THROW(s.set(std::string(1025, 'f'), 1), InvalidArgumentError);
-  EXPECT_THROW(s.erase(""), InvalidArgumentError);
+TEST_P(SessionTest, BadFieldNamesAreInvalidArgumentsOnEveryChange) {
+  std::string id = seed({{"n", 1}});
+  Session s = m.open("sid=" + id);
+  EXPECT_TRUE(refused_as<InvalidArgumentError>([&] { s.set("", 1); }));
+  EXPECT_TRUE(refused_as<InvalidArgumentError>([&] { s.set(std::string("\0meta", 5), 1); }));
+  EXPECT_TRUE(refused_as<InvalidArgumentError>([&] { s.set(std::string(1025, 'f'), 1); }));
+  EXPECT_TRUE(refused_as<InvalidArgumentError>([&] { s.set_json("", json(1)); }));
+  EXPECT_TRUE(refused_as<InvalidArgumentError>([&] { s.erase(""); }));
+  EXPECT_TRUE(refused_as<InvalidArgumentError>([&] { s.increment(""); }));
+  EXPECT_TRUE(refused_as<InvalidArgumentError>([&] { s.increment(std::string("\0n", 2)); }));
   EXPECT_FALSE(s.dirty());
+  EXPECT_EQ(store->total_calls(), loads_at_open());  // refused before any I/O
   s.set(std::string(1024, 'f'), 1);
   EXPECT_TRUE(s.dirty());
+  EXPECT_EQ(stored(id), (Fields{{"n", 1}}));
+}
+
+// The codec refuses invalid UTF-8: the request's own value, not the store.
+TEST_P(SessionTest, AnUnencodableValueIsAnInvalidArgumentAndNothingIsWritten) {
+  std::string id = seed({{"user", "ann"}});
+  Session s = m.open("sid=" + id);
+  s.set("name", std::string("\xff\xfe"));
+  s.set("ok", 1);
+  EXPECT_TRUE(refused_as<InvalidArgumentError>([&] { m.commit(s); }));
+  try {
+    m.commit(s);
+    ADD_FAILURE() << "committed an unencodable value";
+  } catch (const InvalidArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("'name'"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(s.dirty());
+  EXPECT_EQ(stored(id), (Fields{{"user", "ann"}}));
 }
 
 // ---------------------------------------------------------------- typed access
@@ -256,7 +322,11 @@ TEST_P(SessionTest, IncrementOnAnExistingSessionGoesStraightToTheStore) {
   EXPECT_EQ(s.increment("n"), 42);
   EXPECT_EQ(s.increment("n", -2), 40);
   EXPECT_EQ(s.increment("fresh", 3), 3);
+  EXPECT_EQ(store->calls(Op::increment), 3);
+  EXPECT_EQ(store->total_calls(), loads_at_open() + 3);  // an increment needs no load
   EXPECT_EQ(s.get<int>("n"), 40);
+  EXPECT_EQ(s.get<int>("fresh"), 3);
+  EXPECT_EQ(store->calls(Op::load), 1);
   EXPECT_EQ(s.id(), id);
   EXPECT_EQ(stored(id), (Fields{{"n", 40}, {"user", "ann"}, {"fresh", 3}}));
   CommitResult r = m.commit(s);
@@ -276,36 +346,72 @@ TEST_P(SessionTest, IncrementIsExactAcrossConcurrentRequests) {
   EXPECT_EQ(stored(id), (Fields{{"n", 2}, {"other", true}}));
 }
 
-TEST_P(SessionTest, IncrementAfterAConcurrentDestroyContinuesAsAFreshSession) {
+// Destroyed before this request read it: eager loading read it alive, so
+// its uncommitted set goes with it; lazily, the request never saw the old
+// session and its own write carries over into the new one.
+TEST_P(SessionTest, IncrementAfterAConcurrentDestroyContinuesAsANewSession) {
   std::string id = seed({{"n", 10}, {"user", "ann"}});
   Session s = m.open("sid=" + id);
-  s.set("cart", 3);                         // uncommitted, made against the old session
+  s.set("cart", 3);                         // uncommitted
   ASSERT_TRUE(store->inner().destroy(id));  // another request logs out
 
   EXPECT_EQ(s.increment("n", 3), 3);  // == by: nothing of the old value
   EXPECT_NE(s.id(), id);
   EXPECT_TRUE(is_valid_session_id(s.id()));
+  EXPECT_EQ(store->calls(Op::increment), 2);  // the dead id's refusal, then the new session's
   EXPECT_FALSE(s.contains("user"));
   EXPECT_EQ(stored(id), std::nullopt);
   EXPECT_EQ(stored(s.id()), (Fields{{"n", 3}}));
-  // Eager: the request read the old session, so its pending write was made
-  // against data that is gone and goes too. Lazy: it never read anything,
-  // so the session was dead to it all along and its own write is kept, as
-  // for a write after open() found the id dead.
-  EXPECT_EQ(s.contains("cart"), lazy());
+  if (lazy()) {
+    EXPECT_EQ(s.fields(), (Fields{{"cart", 3}, {"n", 3}}));
+  } else {
+    EXPECT_EQ(s.fields(), (Fields{{"n", 3}}));
+  }
+  EXPECT_EQ(store->calls(Op::load), loads_at_open());  // the reads above: a new session has nothing to load
 
   CommitResult r = m.commit(s);
-  EXPECT_EQ(store->calls(Op::save), lazy() ? 1 : 0);
-  EXPECT_EQ(stored(s.id()), lazy() ? (Fields{{"n", 3}, {"cart", 3}}) : (Fields{{"n", 3}}));
+  if (lazy()) {
+    ASSERT_EQ(store->saves().size(), 1U);
+    EXPECT_EQ(store->saves()[0].id, s.id());
+    EXPECT_EQ(store->saves()[0].changes.set, (Fields{{"cart", 3}}));
+    EXPECT_EQ(stored(s.id()), (Fields{{"cart", 3}, {"n", 3}}));
+  } else {
+    EXPECT_EQ(store->calls(Op::save), 0);
+    EXPECT_EQ(stored(s.id()), (Fields{{"n", 3}}));
+  }
   ASSERT_TRUE(r.set_cookie);
   EXPECT_EQ(cookie_value(*r.set_cookie), s.id());
+  EXPECT_EQ(stored(id), std::nullopt);
+  EXPECT_EQ(store->inner().count(), 1U);
+}
+
+// Read alive by this request, then destroyed by another: in either mode the
+// old data and this request's changes are gone, and an increment starts an
+// empty session.
+TEST_P(SessionTest, IncrementAfterADestroyOfASessionThisRequestReadStartsEmpty) {
+  std::string id = seed({{"n", 10}, {"user", "ann"}});
+  Session s = m.open("sid=" + id);
+  EXPECT_EQ(s.get<std::string>("user"), "ann");
+  s.set("cart", 3);
+  ASSERT_TRUE(store->inner().destroy(id));
+
+  EXPECT_EQ(s.increment("n", 3), 3);
+  EXPECT_NE(s.id(), id);
+  EXPECT_EQ(s.fields(), (Fields{{"n", 3}}));
+  CommitResult r = m.commit(s);
+  EXPECT_EQ(store->calls(Op::save), 0);
+  EXPECT_EQ(store->calls(Op::load), 1);
+  ASSERT_TRUE(r.set_cookie);
+  EXPECT_EQ(cookie_value(*r.set_cookie), s.id());
+  EXPECT_EQ(stored(s.id()), (Fields{{"n", 3}}));
   EXPECT_EQ(stored(id), std::nullopt);
 }
 
 TEST_P(SessionTest, IncrementOfANonIntegerFieldThrowsAndChangesNothing) {
   std::string id = seed({{"name", "ann"}});
   Session s = m.open("sid=" + id);
-  EXPECT_THROW(s.increment("name"), SessionStateError);
+  EXPECT_TRUE(refused_as<SessionStateError>([&] { s.increment("name"); }));
+  EXPECT_EQ(store->calls(Op::increment), 1);  // the store's script refused it
   EXPECT_EQ(s.get<std::string>("name"), "ann");
   EXPECT_EQ(stored(id), (Fields{{"name", "ann"}}));
 }
@@ -352,15 +458,15 @@ TEST_P(SessionTest, IncrementAfterAnUncommittedNonIntegerSetThrows) {
   std::string id = seed({{"n", 5}});
   Session s = m.open("sid=" + id);
   s.set("n", "five");
-  EXPECT_THROW(s.increment("n"), SessionStateError);
+  EXPECT_TRUE(refused_as<SessionStateError>([&] { s.increment("n"); }));
   EXPECT_EQ(s.get<std::string>("n"), "five");
   s.set("n", 1.5);
-  EXPECT_THROW(s.increment("n"), SessionStateError);
+  EXPECT_TRUE(refused_as<SessionStateError>([&] { s.increment("n"); }));
   s.set("n", std::numeric_limits<long long>::max());
-  EXPECT_THROW(s.increment("n"), SessionStateError);
+  EXPECT_TRUE(refused_as<SessionStateError>([&] { s.increment("n"); }));
   EXPECT_EQ(s.get<long long>("n"), std::numeric_limits<long long>::max());
   s.set("n", std::numeric_limits<std::uint64_t>::max());
-  EXPECT_THROW(s.increment("n", -1), SessionStateError);
+  EXPECT_TRUE(refused_as<SessionStateError>([&] { s.increment("n", -1); }));
   s.set("n", std::numeric_limits<long long>::min() + 1);
   EXPECT_EQ(s.increment("n", -1), std::numeric_limits<long long>::min());
   EXPECT_EQ(store->calls(Op::increment), 0);
@@ -428,9 +534,12 @@ TEST_P(SessionTest, RegenerateOnANewSessionOnlyDrawsANewId) {
   EXPECT_EQ(stored(before), std::nullopt);
 }
 
-TEST_P(SessionTest, RegenerateAfterAConcurrentDestroyStartsFresh) {
+// Destroyed before this request read it: eagerly read, the request's
+// pending set goes with the old session; lazily, it starts the new one.
+TEST_P(SessionTest, RegenerateAfterAConcurrentDestroyContinuesAsANewSession) {
   std::string id = seed({{"user", "ann"}});
   Session s = m.open("sid=" + id);
+  s.set("cart", 1);
   store->inner().destroy(id);
   s.regenerate();
   EXPECT_NE(s.id(), id);
@@ -438,8 +547,25 @@ TEST_P(SessionTest, RegenerateAfterAConcurrentDestroyStartsFresh) {
   EXPECT_FALSE(s.contains("user"));
   EXPECT_EQ(stored(id), std::nullopt);
   EXPECT_EQ(stored(s.id()), std::nullopt);
-  EXPECT_FALSE(m.commit(s).set_cookie);
-  EXPECT_EQ(store->calls(Op::save), 0);
+  EXPECT_EQ(store->calls(Op::regenerate), 1);
+  EXPECT_EQ(store->calls(Op::load), loads_at_open());
+
+  std::string fresh = s.id();
+  CommitResult r = m.commit(s);
+  if (lazy()) {
+    ASSERT_EQ(store->saves().size(), 1U);
+    EXPECT_EQ(store->saves()[0].id, fresh);
+    EXPECT_EQ(store->saves()[0].changes.mode, SessionChanges::Mode::create);
+    EXPECT_EQ(store->saves()[0].changes.set, (Fields{{"cart", 1}}));
+    ASSERT_TRUE(r.set_cookie);
+    EXPECT_EQ(cookie_value(*r.set_cookie), fresh);
+    EXPECT_EQ(stored(fresh), (Fields{{"cart", 1}}));
+  } else {
+    EXPECT_FALSE(r.set_cookie);  // nothing left to keep
+    EXPECT_EQ(store->calls(Op::save), 0);
+    EXPECT_EQ(stored(fresh), std::nullopt);
+  }
+  EXPECT_EQ(stored(id), std::nullopt);
 }
 
 // ---------------------------------------------------------------- destroy
@@ -449,16 +575,26 @@ TEST_P(SessionTest, DestroyKillsTheSessionAndCommitClearsTheCookie) {
   Session s = m.open("sid=" + id);
   s.destroy();
   EXPECT_EQ(store->calls(Op::destroy), 1);
+  EXPECT_EQ(store->total_calls(), loads_at_open() + 1);  // destroying needs no load
   EXPECT_TRUE(s.destroyed());
   EXPECT_EQ(stored(id), std::nullopt);
+  // Reads see an empty session, without asking the store about an id that
+  // this request itself killed.
   EXPECT_TRUE(s.fields().empty());
+  EXPECT_FALSE(s.contains("user"));
+  EXPECT_EQ(s.get<std::string>("user"), std::nullopt);
+  (void)s.is_new();
+  EXPECT_EQ(store->total_calls(), loads_at_open() + 1);
 
-  EXPECT_THROW(s.set("user", "bob"), SessionStateError);
-  EXPECT_THROW(s.erase("user"), SessionStateError);
-  EXPECT_THROW(s.increment("n"), SessionStateError);
-  EXPECT_THROW(s.regenerate(), SessionStateError);
+  EXPECT_TRUE(refused_as<SessionStateError>([&] { s.set("user", "bob"); }));
+  EXPECT_TRUE(refused_as<SessionStateError>([&] { s.set_json("user", json("bob")); }));
+  EXPECT_TRUE(refused_as<SessionStateError>([&] { s.erase("user"); }));
+  EXPECT_TRUE(refused_as<SessionStateError>([&] { s.increment("n"); }));
+  EXPECT_TRUE(refused_as<SessionStateError>([&] { s.regenerate(); }));
+  EXPECT_TRUE(refused_as<SessionStateError>([&] { s.set("", 1); }));  // the state is checked first
   s.destroy();  // again: harmless, no second store call
   EXPECT_EQ(store->calls(Op::destroy), 1);
+  EXPECT_EQ(store->total_calls(), loads_at_open() + 1);
 
   CommitResult r = m.commit(s);
   EXPECT_FALSE(r.wrote);
@@ -499,10 +635,10 @@ TEST_P(SessionTest, DestroyOfASessionFromAStaleCookieClearsTheCookie) {
   CommitResult r = m.commit(s);
   ASSERT_TRUE(r.set_cookie);
   EXPECT_TRUE(has_part(*r.set_cookie, "Max-Age=0"));
-  // Eager: the load found nothing to kill. Lazy: no load, one UNLINK that
-  // finds nothing.
-  EXPECT_EQ(store->calls(Op::destroy), lazy() ? 1 : 0);
+  // One store call either way: eagerly the load found nothing to kill;
+  // lazily the destroy goes out unchecked (a load first would cost the same).
   EXPECT_EQ(store->total_calls(), 1);
+  EXPECT_EQ(store->calls(Op::destroy), lazy() ? 1 : 0);
 }
 
 TEST_P(SessionTest, DestroyAfterIncrementKillsTheCreatedSession) {
@@ -516,26 +652,68 @@ TEST_P(SessionTest, DestroyAfterIncrementKillsTheCreatedSession) {
   EXPECT_TRUE(has_part(*r.set_cookie, "Max-Age=0"));
 }
 
-// The request read the session alive (in either mode); a logout elsewhere
-// before its commit wins. (Unread, lazily: LazyBlindWritesToADeadId*.)
+// The old session never comes back. Eagerly read, the request's changes
+// were made against it and go with it; lazily, the request never saw it, so
+// its sets (not its erases) start a new session under a new id.
 TEST_P(SessionTest, ConcurrentDestroyBeforeCommitIsNotResurrected) {
-  std::string id = seed({{"user", "ann"}});
+  std::string id = seed({{"user", "ann"}, {"role", "admin"}});
   Session s = m.open("sid=" + id);
-  ASSERT_EQ(s.get_or("user", ""), "ann");
   s.set("cart", json::array({"book"}));
   s.erase("user");
   ASSERT_TRUE(store->inner().destroy(id));  // logout in another tab
 
   CommitResult r = m.commit(s);
+  ASSERT_FALSE(store->saves().empty());
+  EXPECT_EQ(store->saves()[0].id, id);
+  EXPECT_EQ(store->saves()[0].changes.mode, SessionChanges::Mode::update);  // never create under the old id
+  EXPECT_EQ(stored(id), std::nullopt);
+  ASSERT_TRUE(r.set_cookie);
+  if (lazy()) {
+    EXPECT_TRUE(r.wrote);
+    ASSERT_EQ(store->saves().size(), 2U);
+    EXPECT_NE(s.id(), id);
+    EXPECT_TRUE(is_valid_session_id(s.id()));
+    EXPECT_EQ(store->saves()[1].id, s.id());
+    EXPECT_EQ(store->saves()[1].changes.mode, SessionChanges::Mode::create);
+    EXPECT_EQ(store->saves()[1].changes.set, (Fields{{"cart", json::array({"book"})}}));
+    EXPECT_TRUE(store->saves()[1].changes.erase.empty());
+    EXPECT_EQ(cookie_value(*r.set_cookie), s.id());
+    EXPECT_FALSE(s.destroyed());
+    EXPECT_EQ(s.fields(), (Fields{{"cart", json::array({"book"})}}));
+    EXPECT_EQ(stored(s.id()), (Fields{{"cart", json::array({"book"})}}));
+    EXPECT_EQ(store->inner().count(), 1U);
+    EXPECT_EQ(store->total_calls(), 2);
+  } else {
+    EXPECT_FALSE(r.wrote);
+    ASSERT_EQ(store->saves().size(), 1U);
+    EXPECT_EQ(store->inner().count(), 0U);
+    EXPECT_TRUE(has_part(*r.set_cookie, "Max-Age=0"));
+    EXPECT_TRUE(s.destroyed());
+    EXPECT_TRUE(refused_as<SessionStateError>([&] { s.set("x", 1); }));
+  }
+}
+
+// Read alive, then destroyed by another request before commit: in either
+// mode the changes are dropped, the session is destroyed, the cookie cleared.
+TEST_P(SessionTest, ConcurrentDestroyOfASessionThisRequestReadDropsItsChanges) {
+  std::string id = seed({{"user", "ann"}});
+  Session s = m.open("sid=" + id);
+  EXPECT_EQ(s.get<std::string>("user"), "ann");
+  s.set("cart", json::array({"book"}));
+  s.erase("user");
+  ASSERT_TRUE(store->inner().destroy(id));
+
+  CommitResult r = m.commit(s);
   EXPECT_FALSE(r.wrote);
   ASSERT_EQ(store->saves().size(), 1U);
-  EXPECT_EQ(store->saves()[0].changes.mode, SessionChanges::Mode::update);  // never create
-  EXPECT_EQ(stored(id), std::nullopt);
+  EXPECT_EQ(store->saves()[0].changes.mode, SessionChanges::Mode::update);
   EXPECT_EQ(store->inner().count(), 0U);
   ASSERT_TRUE(r.set_cookie);
-  EXPECT_TRUE(has_part(*r.set_cookie, "Max-Age=0"));
+  EXPECT_EQ(*r.set_cookie, m.clearing_cookie());
   EXPECT_TRUE(s.destroyed());
-  EXPECT_THROW(s.set("x", 1), SessionStateError);
+  EXPECT_TRUE(s.fields().empty());
+  EXPECT_TRUE(refused_as<SessionStateError>([&] { s.set("x", 1); }));
+  EXPECT_EQ(store->total_calls(), 2);  // the load, the refused save
 }
 
 TEST_P(SessionTest, ConcurrentDestroyWithNothingChangedWritesNothing) {
@@ -545,8 +723,92 @@ TEST_P(SessionTest, ConcurrentDestroyWithNothingChangedWritesNothing) {
   CommitResult r = m.commit(s);
   EXPECT_FALSE(r.wrote);
   EXPECT_FALSE(r.set_cookie);  // it cannot know without a store call, and makes none
-  EXPECT_EQ(store->total_calls(), lazy() ? 0 : 1);  // lazy: not even the load
+  EXPECT_EQ(store->total_calls(), loads_at_open());
   EXPECT_EQ(stored(id), std::nullopt);
+}
+
+// ---------------------------------------------------------------- start_new
+
+TEST_P(SessionTest, StartNewAfterDestroyContinuesUnderANewIdAndCookie) {
+  std::string id = seed({{"user", "ann"}});
+  Session s = m.open("sid=" + id);
+  s.destroy();
+  s.start_new();
+  EXPECT_FALSE(s.destroyed());
+  EXPECT_TRUE(s.is_new());
+  EXPECT_TRUE(s.fields().empty());
+  s.set("flash", "logged out");
+  EXPECT_NE(s.id(), id);
+  EXPECT_TRUE(is_valid_session_id(s.id()));
+
+  CommitResult r = m.commit(s);
+  EXPECT_TRUE(r.wrote);
+  ASSERT_EQ(store->saves().size(), 1U);
+  EXPECT_EQ(store->saves()[0].id, s.id());
+  EXPECT_EQ(store->saves()[0].changes.mode, SessionChanges::Mode::create);
+  EXPECT_EQ(store->saves()[0].changes.set, (Fields{{"flash", "logged out"}}));
+  ASSERT_TRUE(r.set_cookie);
+  EXPECT_EQ(*r.set_cookie, m.cookie_for(s.id()));
+  EXPECT_EQ(stored(id), std::nullopt);
+  EXPECT_EQ(stored(s.id()), (Fields{{"flash", "logged out"}}));
+  EXPECT_EQ(store->calls(Op::destroy), 1);
+  EXPECT_EQ(store->total_calls(), loads_at_open() + 2);  // the destroy, the save
+  EXPECT_FALSE(m.commit(s).set_cookie);                  // sent once
+
+  // The old cookie finds nothing.
+  EXPECT_TRUE(m.open("sid=" + id).is_new());
+}
+
+TEST_P(SessionTest, StartNewOnALiveSessionDestroysItFirstAndKeepsNothing) {
+  std::string id = seed({{"user", "ann"}});
+  Session s = m.open("sid=" + id);
+  s.set("cart", 1);
+  s.start_new();
+  EXPECT_EQ(store->calls(Op::destroy), 1);
+  EXPECT_EQ(stored(id), std::nullopt);
+  EXPECT_FALSE(s.dirty());
+  EXPECT_TRUE(s.fields().empty());
+  EXPECT_EQ(s.increment("n"), 1);  // a new session: the increment creates it
+  EXPECT_NE(s.id(), id);
+
+  CommitResult r = m.commit(s);
+  EXPECT_EQ(store->calls(Op::save), 0);
+  ASSERT_TRUE(r.set_cookie);
+  EXPECT_EQ(cookie_value(*r.set_cookie), s.id());
+  EXPECT_EQ(stored(s.id()), (Fields{{"n", 1}}));
+  EXPECT_EQ(store->inner().count(), 1U);
+}
+
+TEST_P(SessionTest, StartNewWithNothingWrittenClearsTheOldCookie) {
+  std::string id = seed({{"user", "ann"}});
+  Session s = m.open("sid=" + id);
+  s.destroy();
+  s.start_new();
+  CommitResult r = m.commit(s);
+  EXPECT_FALSE(r.wrote);
+  ASSERT_TRUE(r.set_cookie);
+  EXPECT_EQ(*r.set_cookie, m.clearing_cookie());
+  EXPECT_EQ(stored(id), std::nullopt);
+  EXPECT_EQ(store->inner().count(), 0U);
+  EXPECT_EQ(store->total_calls(), loads_at_open() + 1);
+  EXPECT_FALSE(m.commit(s).set_cookie);  // cleared once
+}
+
+TEST_P(SessionTest, StartNewOnANewSessionWithoutACookieSendsNothingUntilWritten) {
+  Session s = m.open("");
+  s.set("x", 1);
+  std::string first = s.id();
+  s.start_new();
+  EXPECT_FALSE(s.dirty());
+  EXPECT_NE(s.id(), first);
+  EXPECT_FALSE(m.commit(s).set_cookie);
+  EXPECT_EQ(store->total_calls(), 0);
+
+  s.set("y", 2);
+  CommitResult r = m.commit(s);
+  ASSERT_TRUE(r.set_cookie);
+  EXPECT_EQ(cookie_value(*r.set_cookie), s.id());
+  EXPECT_EQ(stored(s.id()), (Fields{{"y", 2}}));
 }
 
 // ---------------------------------------------------------------- store errors
@@ -573,211 +835,190 @@ TEST_P(SessionTest, StoreErrorsFromImmediateOperationsPropagateTyped) {
   EXPECT_EQ(stored(id), std::nullopt);
 }
 
-// ---------------------------------------------------------------- lazy loading
-// What a request costs when the session loads on its first read (the
-// default), counted in store calls.
-
-class LazySessionTest : public SessionFixture {
- protected:
-  SessionManager m = manager();  // LoadMode::lazy
-};
-
-TEST_F(LazySessionTest, OpenMakesNoStoreCallAndRepeatedReadsLoadOnce) {
-  std::string id = seed({{"user", "ann"}, {"n", 3}});
-  Session s = m.open("sid=" + id);
-  EXPECT_EQ(store->total_calls(), 0);
-  EXPECT_EQ(s.id(), id);
-  EXPECT_EQ(s.get_or("user", ""), "ann");
-  EXPECT_TRUE(s.contains("n"));
-  EXPECT_EQ(s.fields().size(), 2U);
-  EXPECT_FALSE(s.is_new());
-  EXPECT_EQ(store->calls(Op::load), 1);
-  EXPECT_EQ(store->total_calls(), 1);
-}
+// ---------------------------------------------------------------- lazy loading: what a request pays for
 
 TEST_F(LazySessionTest, AnIncrementOnlyRequestIsOneStoreCall) {
-  std::string id = seed({{"count", 5}});
+  std::string id = seed({{"n", 41}, {"user", "ann"}});
   Session s = m.open("sid=" + id);
-  EXPECT_EQ(s.increment("count"), 6);
+  EXPECT_EQ(s.increment("n"), 42);
   CommitResult r = m.commit(s);
-  EXPECT_FALSE(r.wrote);
-  EXPECT_FALSE(r.set_cookie);
   EXPECT_EQ(store->calls(Op::increment), 1);
-  EXPECT_EQ(store->total_calls(), 1);
-  EXPECT_EQ(stored(id), (Fields{{"count", 6}}));
+  EXPECT_EQ(store->total_calls(), 1);  // no load, no save
+  EXPECT_FALSE(r.wrote);
+  EXPECT_FALSE(r.set_cookie);  // the same id, a browser-session cookie
+  EXPECT_EQ(stored(id), (Fields{{"n", 42}, {"user", "ann"}}));
 }
 
-TEST_F(LazySessionTest, AWriteOnlyRequestIsOneSave) {
+TEST_F(LazySessionTest, ASetOnlyRequestIsOneSave) {
   std::string id = seed({{"user", "ann"}});
   Session s = m.open("sid=" + id);
-  s.set("theme", "dark");
-  s.erase("gone");  // unknown without a load: erased at the store, harmlessly
+  s.set("cart", 2);
   CommitResult r = m.commit(s);
   EXPECT_TRUE(r.wrote);
-  EXPECT_FALSE(r.set_cookie);
-  EXPECT_EQ(store->calls(Op::save), 1);
   EXPECT_EQ(store->total_calls(), 1);
-  EXPECT_EQ(stored(id), (Fields{{"user", "ann"}, {"theme", "dark"}}));
+  ASSERT_EQ(store->saves().size(), 1U);
+  EXPECT_EQ(store->saves()[0].id, id);
+  EXPECT_EQ(store->saves()[0].changes.mode, SessionChanges::Mode::update);
+  EXPECT_EQ(store->saves()[0].changes.set, (Fields{{"cart", 2}}));
+  EXPECT_FALSE(r.set_cookie);
+  EXPECT_EQ(stored(id), (Fields{{"cart", 2}, {"user", "ann"}}));
 }
 
-TEST_F(LazySessionTest, AReadAndWriteRequestIsTwoCalls) {
-  std::string id = seed({{"n", 1}});
+TEST_F(LazySessionTest, AReadAndAWriteAreAtMostTwoStoreCalls) {
+  std::string id = seed({{"user", "ann"}, {"n", 1}});
   Session s = m.open("sid=" + id);
-  s.set("n", s.get_or("n", 0) + 1);
+  EXPECT_EQ(s.get<std::string>("user"), "ann");
+  s.set("user", "bob");
   m.commit(s);
   EXPECT_EQ(store->calls(Op::load), 1);
   EXPECT_EQ(store->calls(Op::save), 1);
   EXPECT_EQ(store->total_calls(), 2);
-  EXPECT_EQ(stored(id), (Fields{{"n", 2}}));
+
+  store->reset();
+  Session t = m.open("sid=" + id);
+  EXPECT_EQ(t.get<std::string>("user"), "bob");
+  EXPECT_EQ(t.increment("n"), 2);
+  m.commit(t);
+  EXPECT_EQ(store->calls(Op::load), 1);
+  EXPECT_EQ(store->calls(Op::increment), 1);
+  EXPECT_EQ(store->total_calls(), 2);
+  EXPECT_EQ(stored(id), (Fields{{"user", "bob"}, {"n", 2}}));
 }
 
-TEST_F(LazySessionTest, WritesBeforeTheFirstReadGoOverTheLoadedFields) {
+TEST_F(LazySessionTest, EveryKindOfReadSharesOneLoad) {
+  std::string id = seed({{"user", "ann"}, {"n", 3}});
+  Session s = m.open("sid=" + id);
+  EXPECT_EQ(store->total_calls(), 0);
+  EXPECT_EQ(s.get<int>("n"), 3);
+  EXPECT_EQ(s.get_or("user", "guest"), "ann");
+  EXPECT_TRUE(s.contains("user"));
+  ASSERT_NE(s.find("n"), nullptr);
+  EXPECT_EQ(s.fields().size(), 2U);
+  EXPECT_FALSE(s.is_new());
+  EXPECT_EQ(s.get<int>("n"), 3);
+  EXPECT_EQ(store->loaded_ids(), std::vector<std::string>{id});
+  EXPECT_EQ(store->total_calls(), 1);
+}
+
+TEST_F(LazySessionTest, IsNewIsARead) {
+  std::string id = seed({{"user", "ann"}});
+  Session alive = m.open("sid=" + id);
+  EXPECT_FALSE(alive.is_new());
+  EXPECT_EQ(store->calls(Op::load), 1);
+  EXPECT_EQ(alive.id(), id);
+
+  store->reset();
+  std::string dead = generate_session_id();
+  Session s = m.open("sid=" + dead);
+  EXPECT_EQ(s.id(), dead);  // the cookie's, until the store says otherwise
+  EXPECT_TRUE(s.is_new());
+  EXPECT_EQ(store->loaded_ids(), std::vector<std::string>{dead});
+  EXPECT_NE(s.id(), dead);  // never adopted
+  EXPECT_TRUE(is_valid_session_id(s.id()));
+  EXPECT_TRUE(s.is_new());
+  EXPECT_EQ(store->total_calls(), 1);  // known now: no second load
+}
+
+TEST_F(LazySessionTest, PendingWritesGoOverTheLoadedFields) {
   std::string id = seed({{"a", 1}, {"b", 2}, {"c", 3}});
   Session s = m.open("sid=" + id);
-  s.set("a", 1);    // the stored value: no longer pending once loaded
-  s.set("b", 20);
-  s.erase("c");
-  s.erase("zz");    // absent: no longer pending once loaded
-  EXPECT_EQ(s.fields(), (Fields{{"a", 1}, {"b", 20}}));
+  s.set("a", 10);
+  s.erase("b");
+  s.set("d", 4);
+  EXPECT_EQ(store->total_calls(), 0);
+  EXPECT_EQ(s.fields(), (Fields{{"a", 10}, {"c", 3}, {"d", 4}}));
+  EXPECT_EQ(s.get<int>("a"), 10);
+  EXPECT_FALSE(s.contains("b"));
+  EXPECT_TRUE(s.dirty());
+
   CommitResult r = m.commit(s);
   EXPECT_TRUE(r.wrote);
   ASSERT_EQ(store->saves().size(), 1U);
-  EXPECT_EQ(store->saves()[0].changes.set, (Fields{{"b", 20}}));
-  EXPECT_EQ(store->saves()[0].changes.erase, std::vector<std::string>{"c"});
-  EXPECT_EQ(stored(id), (Fields{{"a", 1}, {"b", 20}}));
+  EXPECT_EQ(store->saves()[0].changes.set, (Fields{{"a", 10}, {"d", 4}}));
+  EXPECT_EQ(store->saves()[0].changes.erase, std::vector<std::string>{"b"});
+  EXPECT_EQ(stored(id), (Fields{{"a", 10}, {"c", 3}, {"d", 4}}));
+  EXPECT_EQ(store->total_calls(), 2);
 }
 
-// Dead before this request read it: as if open() had found it so. The
-// request's own writes live on in a new session; nothing of the old does.
-TEST_F(LazySessionTest, BlindWritesToADeadIdContinueAsANewSessionWithOnlyThem) {
-  std::string id = seed({{"user", "ann"}, {"cart", 3}});
+// A blind write that a later read shows to change nothing is no longer
+// pending: set to the stored value, erase of a field the store lacks.
+TEST_F(LazySessionTest, WritesThatTheLoadShowsChangeNothingAreDropped) {
+  std::string id = seed({{"a", 1}, {"b", "x"}});
   Session s = m.open("sid=" + id);
-  ASSERT_TRUE(store->inner().destroy(id));  // expired, or logged out elsewhere
-  s.set("flash", "hello");
-  s.erase("cart");
+  s.set("a", 1);
+  s.erase("never-there");
+  s.set("b", "y");
+  EXPECT_TRUE(s.dirty());
+  EXPECT_TRUE(s.contains("a"));  // loads
   CommitResult r = m.commit(s);
+  ASSERT_EQ(store->saves().size(), 1U);
+  EXPECT_EQ(store->saves()[0].changes.set, (Fields{{"b", "y"}}));  // only the real change
+  EXPECT_TRUE(store->saves()[0].changes.erase.empty());
   EXPECT_TRUE(r.wrote);
-  ASSERT_EQ(store->saves().size(), 2U);
-  EXPECT_EQ(store->saves()[0].changes.mode, SessionChanges::Mode::update);  // found gone
-  EXPECT_EQ(store->saves()[1].changes.mode, SessionChanges::Mode::create);
-  EXPECT_TRUE(store->saves()[1].changes.erase.empty());
+
+  store->reset();
+  Session same = m.open("sid=" + id);
+  same.set("a", 1);
+  same.set("b", "y");
+  same.erase("never-there");
+  EXPECT_EQ(same.get<std::string>("b"), "y");
+  EXPECT_FALSE(same.dirty());
+  EXPECT_FALSE(m.commit(same).wrote);
+  EXPECT_EQ(store->total_calls(), 1);  // the load only
+  EXPECT_EQ(stored(id), (Fields{{"a", 1}, {"b", "y"}}));
+}
+
+// An erase-only request to a dead id: the new session it continues as holds
+// nothing, so nothing is created and no cookie is sent.
+TEST_F(LazySessionTest, ABlindEraseToADeadIdWritesNothing) {
+  std::string id = seed({{"user", "ann"}});
+  ASSERT_TRUE(store->inner().destroy(id));
+  store->reset();
+  Session s = m.open("sid=" + id);
+  s.erase("user");
+  CommitResult r = m.commit(s);
+  EXPECT_FALSE(r.wrote);
+  EXPECT_FALSE(r.set_cookie);
+  ASSERT_EQ(store->saves().size(), 1U);  // the update that found it dead
+  EXPECT_EQ(store->saves()[0].changes.mode, SessionChanges::Mode::update);
+  EXPECT_EQ(store->total_calls(), 1);
+  EXPECT_EQ(store->inner().count(), 0U);
+  EXPECT_FALSE(s.destroyed());
+  EXPECT_TRUE(s.is_new());
+  EXPECT_FALSE(s.dirty());
+}
+
+TEST_F(LazySessionTest, DestroyIsOneStoreCallAndReadsAfterItMakeNone) {
+  std::string id = seed({{"user", "ann"}});
+  Session s = m.open("sid=" + id);
+  s.destroy();
+  EXPECT_EQ(store->calls(Op::destroy), 1);
+  EXPECT_EQ(store->total_calls(), 1);
+  EXPECT_EQ(s.get<std::string>("user"), std::nullopt);
+  EXPECT_TRUE(s.fields().empty());
+  EXPECT_EQ(store->total_calls(), 1);  // no load of the id this request killed
+  EXPECT_EQ(s.id(), id);
+  CommitResult r = m.commit(s);
+  ASSERT_TRUE(r.set_cookie);
+  EXPECT_EQ(*r.set_cookie, m.clearing_cookie());
+  EXPECT_EQ(store->total_calls(), 1);
+}
+
+TEST_F(LazySessionTest, RegenerateIsOneStoreCallWithoutALoad) {
+  std::string id = seed({{"user", "ann"}});
+  Session s = m.open("sid=" + id);
+  s.regenerate();
+  CommitResult r = m.commit(s);
+  EXPECT_EQ(store->calls(Op::regenerate), 1);
+  EXPECT_EQ(store->total_calls(), 1);
   ASSERT_TRUE(r.set_cookie);
   EXPECT_EQ(cookie_value(*r.set_cookie), s.id());
   EXPECT_NE(s.id(), id);
   EXPECT_EQ(stored(id), std::nullopt);
-  EXPECT_EQ(stored(s.id()), (Fields{{"flash", "hello"}}));
-  EXPECT_EQ(s.fields(), (Fields{{"flash", "hello"}}));
-  EXPECT_EQ(store->calls(Op::load), 0) << "a new session needs no load";
+  EXPECT_EQ(stored(s.id()), (Fields{{"user", "ann"}}));
+  EXPECT_EQ(s.get<std::string>("user"), "ann");  // a read now loads the new id
+  EXPECT_EQ(store->loaded_ids(), std::vector<std::string>{s.id()});
 }
-
-TEST_F(LazySessionTest, ABlindEraseOfADeadIdCreatesNothing) {
-  std::string id = seed({{"user", "ann"}});
-  Session s = m.open("sid=" + id);
-  ASSERT_TRUE(store->inner().destroy(id));
-  s.erase("user");
-  CommitResult r = m.commit(s);
-  EXPECT_FALSE(r.wrote);
-  EXPECT_EQ(store->inner().count(), 0U);
-  EXPECT_EQ(stored(id), std::nullopt);
-}
-
-TEST_F(LazySessionTest, ADeadIdFoundByTheFirstReadKeepsThePendingWrites) {
-  std::string id = seed({{"user", "ann"}});
-  Session s = m.open("sid=" + id);
-  s.set("flash", "hi");
-  ASSERT_TRUE(store->inner().destroy(id));
-  EXPECT_TRUE(s.is_new());
-  EXPECT_EQ(s.fields(), (Fields{{"flash", "hi"}}));
-  CommitResult r = m.commit(s);
-  ASSERT_TRUE(r.set_cookie);
-  EXPECT_NE(cookie_value(*r.set_cookie), id);
-  EXPECT_EQ(stored(cookie_value(*r.set_cookie)), (Fields{{"flash", "hi"}}));
-  EXPECT_EQ(stored(id), std::nullopt);
-}
-
-TEST_F(LazySessionTest, DestroyWithoutReadingIsOneCall) {
-  std::string id = seed({{"user", "ann"}});
-  Session s = m.open("sid=" + id);
-  s.destroy();
-  CommitResult r = m.commit(s);
-  EXPECT_EQ(store->total_calls(), 1);
-  EXPECT_EQ(store->calls(Op::destroy), 1);
-  EXPECT_EQ(stored(id), std::nullopt);
-  ASSERT_TRUE(r.set_cookie);
-  EXPECT_TRUE(has_part(*r.set_cookie, "Max-Age=0"));
-}
-
-// ---------------------------------------------------------------- destroy, then go on
-
-TEST_P(SessionTest, StartNewAfterDestroyGivesANewIdAndCookieAndKeepsTheOldDead) {
-  std::string id = seed({{"user", "ann"}});
-  Session s = m.open("sid=" + id);
-  s.destroy();
-  EXPECT_THROW(s.set("flash", "bye"), SessionStateError);
-  s.start_new();
-  EXPECT_FALSE(s.destroyed());
-  EXPECT_TRUE(s.is_new());
-  EXPECT_TRUE(s.fields().empty());
-  s.set("flash", "signed out");
-  CommitResult r = m.commit(s);
-  EXPECT_TRUE(r.wrote);
-  ASSERT_TRUE(r.set_cookie);
-  EXPECT_FALSE(has_part(*r.set_cookie, "Max-Age=0"));
-  const std::string fresh = cookie_value(*r.set_cookie);
-  EXPECT_NE(fresh, id);
-  EXPECT_EQ(fresh, s.id());
-  EXPECT_EQ(stored(id), std::nullopt);
-  EXPECT_EQ(stored(fresh), (Fields{{"flash", "signed out"}}));
-  EXPECT_EQ(store->calls(Op::destroy), 1);
-}
-
-TEST_P(SessionTest, StartNewOfALiveSessionDestroysItFirst) {
-  std::string id = seed({{"user", "ann"}});
-  Session s = m.open("sid=" + id);
-  s.start_new();
-  EXPECT_EQ(stored(id), std::nullopt);
-  s.set("flash", "x");
-  CommitResult r = m.commit(s);
-  ASSERT_TRUE(r.set_cookie);
-  EXPECT_NE(cookie_value(*r.set_cookie), id);
-}
-
-TEST_P(SessionTest, StartNewWithNothingWrittenClearsTheOldCookie) {
-  std::string id = seed({{"user", "ann"}});
-  Session s = m.open("sid=" + id);
-  s.destroy();
-  s.start_new();
-  CommitResult r = m.commit(s);
-  EXPECT_FALSE(r.wrote);
-  ASSERT_TRUE(r.set_cookie);
-  EXPECT_TRUE(has_part(*r.set_cookie, "Max-Age=0"));
-  EXPECT_EQ(stored(id), std::nullopt);
-  EXPECT_EQ(store->inner().count(), 0U);
-}
-
-TEST_P(SessionTest, ClientMistakesAreInvalidArgumentsNotOptionsOrStoreFailures) {
-  std::string id = seed({{"name", "ann"}});
-  Session s = m.open("sid=" + id);
-  try {
-    s.set("", 1);
-    ADD_FAILURE() << "no exception";
-  } catch (const InvalidOptionsError&) {
-    ADD_FAILURE() << "a bad field name is not configuration";
-  } catch (const InvalidArgumentError& e) {
-    EXPECT_EQ(e.code(), make_error_code(Errc::invalid_argument));
-    EXPECT_EQ(dynamic_cast<const SessionStateError*>(&e), nullptr) << "the input alone is wrong, not the state";
-  }
-  EXPECT_THROW(s.increment("name"), SessionStateError);
-  s.destroy();
-  try {
-    s.set("x", 1);
-    ADD_FAILURE() << "no exception";
-  } catch (const SessionStateError& e) {
-    EXPECT_EQ(e.errc(), Errc::invalid_argument);
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(LoadModes, SessionTest, testing::Values(LoadMode::lazy, LoadMode::eager), load_mode_name);
 
 }  // namespace
 }  // namespace redis_session::test

@@ -291,11 +291,11 @@ class PoolState {
   [[noreturn]] static void throw_closed() { throw PoolClosedError("the connection pool is closed"); }
 
   // Defined in pool_state_slow.hpp. The two ways out of the hot paths are
-  // cold: kept out of line, so acquire() and release() inline small and
-  // need no stack frame for them.
+  // cold: kept out of line (GCC inlined release_slow into every caller
+  // before), so what acquire() and release() inline stays small.
   [[gnu::cold]] Lease acquire_slow(std::unique_lock<std::mutex>& lock);
-  [[gnu::cold]] void release_slow(std::unique_lock<std::mutex>& lock, std::unique_ptr<Resource>& resource,
-                                  PoolTime now, PoolTime expires_at, std::uint32_t generation, bool broken) noexcept;
+  [[gnu::cold]] void release_slow(std::unique_lock<std::mutex>& lock, std::unique_ptr<Resource>& resource, PoolTime now,
+                                  PoolTime expires_at, std::uint32_t generation, bool broken) noexcept;
   Lease wait_and_acquire(std::unique_lock<std::mutex>& lock);
   void leave_wait_locked(std::chrono::steady_clock::duration waited) noexcept;
   Lease finish_acquire(Grant grant, Entry entry);

@@ -51,8 +51,8 @@ auto PoolState<Resource>::acquire_slow(std::unique_lock<std::mutex>& lock) -> Le
 
 template <class Resource>
 void PoolState<Resource>::release_slow(std::unique_lock<std::mutex>& lock, std::unique_ptr<Resource>& resource,
-                                              PoolTime now, PoolTime expires_at, std::uint32_t generation,
-                                              bool broken) noexcept {
+                                       PoolTime now, PoolTime expires_at, std::uint32_t generation,
+                                       bool broken) noexcept {
   if (forked_) {
     reset_after_fork(lock, true);
   }
@@ -237,7 +237,7 @@ auto PoolState<Resource>::finish_acquire(Grant grant, Entry entry) -> Lease {
 // Fresh idle ones (used within validate_after) are kept.
 template <class Resource>
 void PoolState<Resource>::condemn_unchecked_idle_locked(PoolTime now,
-                                                               std::vector<std::unique_ptr<Resource>>& dead) noexcept {
+                                                        std::vector<std::unique_ptr<Resource>>& dead) noexcept {
   std::size_t kept = 0;
   for (std::size_t i = 0; i < idle_.size(); ++i) {
     Entry& e = idle_[i];

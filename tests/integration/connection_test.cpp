@@ -156,7 +156,7 @@ TEST_F(ConnectionTest, ReplyOverTheLimitIsProtocolErrorAndBreaks) {
 
 TEST_F(ConnectionTest, EmptyCommandIsRejectedBeforeIo) {
   Request req;
-  EXPECT_THROW(req.push(std::vector<std::string>{}), InvalidOptionsError);
+  EXPECT_THROW(req.push(std::vector<std::string>{}), InvalidArgumentError);
 }
 
 TEST_F(ConnectionTest, LateReplyNeverReachesALaterCommand) {

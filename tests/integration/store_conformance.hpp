@@ -874,7 +874,7 @@ TYPED_TEST(StoreConformanceTest, InvalidIdsThrowForEveryOperation) {
     store->load("a:b");
     ADD_FAILURE() << "no exception";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), make_error_code(Errc::invalid_options));
+    EXPECT_EQ(e.code(), make_error_code(Errc::invalid_argument));
   }
   // Nothing was created, moved or destroyed.
   EXPECT_EQ(store->count(), 1u);

@@ -180,11 +180,10 @@ void Session::destroy() {
 }
 
 void Session::start_new() {
-  destroy();
+  destroy();  // leaves nothing to load (forget_contents)
   destroyed_ = false;
   id_.clear();
   persisted_ = false;
-  complete_ = true;
   touched_ = false;
   id_changed_ = false;
 }

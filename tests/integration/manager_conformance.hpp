@@ -45,6 +45,17 @@ class ManagerConformanceTest : public ::testing::Test {
     return "sid=" + id;
   }
 
+  // Runs `body` with a manager of each load mode in turn: what a request
+  // sees and leaves in the store is the same in both.
+  template <class Body>
+  void in_both_modes(Body body) {
+    for (LoadMode mode : {LoadMode::lazy, LoadMode::eager}) {
+      SCOPED_TRACE(mode == LoadMode::lazy ? "lazy" : "eager");
+      SessionManager m = manager(mode);
+      body(m);
+    }
+  }
+
   // The id a Set-Cookie sets (empty for a clearing cookie).
   static std::string cookie_id(const std::optional<std::string>& set_cookie) {
     EXPECT_TRUE(set_cookie.has_value());
@@ -56,14 +67,8 @@ class ManagerConformanceTest : public ::testing::Test {
 
 TYPED_TEST_SUITE(ManagerConformanceTest, StoreTypes, StoreNames);
 
-constexpr LoadMode both_modes[] = {LoadMode::lazy, LoadMode::eager};
-
-const char* mode_name(LoadMode mode) { return mode == LoadMode::lazy ? "lazy" : "eager"; }
-
 TYPED_TEST(ManagerConformanceTest, ANextRequestReadsWhatTheLastCommitted) {
-  for (LoadMode mode : both_modes) {
-    SCOPED_TRACE(mode_name(mode));
-    SessionManager m = this->manager(mode);
+  this->in_both_modes([&](SessionManager& m) {
     Session first = m.open("");
     first.set("user", "ann");
     const std::string id = this->cookie_id(m.commit(first).set_cookie);
@@ -73,13 +78,11 @@ TYPED_TEST(ManagerConformanceTest, ANextRequestReadsWhatTheLastCommitted) {
     EXPECT_EQ(next.id(), id);
     EXPECT_EQ(next.get_or("user", "guest"), "ann");
     EXPECT_FALSE(m.commit(next).wrote);
-  }
+  });
 }
 
 TYPED_TEST(ManagerConformanceTest, PendingWritesGoOverTheLoadedFields) {
-  for (LoadMode mode : both_modes) {
-    SCOPED_TRACE(mode_name(mode));
-    SessionManager m = this->manager(mode);
+  this->in_both_modes([&](SessionManager& m) {
     std::string id;
     Session s = m.open(this->seed({{"a", 1}, {"b", 2}, {"c", 3}}, &id));
     s.set("a", 10);
@@ -88,13 +91,11 @@ TYPED_TEST(ManagerConformanceTest, PendingWritesGoOverTheLoadedFields) {
     EXPECT_EQ(s.fields(), (Fields{{"a", 10}, {"c", 3}}));
     EXPECT_TRUE(m.commit(s).wrote);
     EXPECT_TRUE(same_fields({{"a", 10}, {"c", 3}}, this->store->load(id)));
-  }
+  });
 }
 
 TYPED_TEST(ManagerConformanceTest, WriteOnlyRequestsOnDifferentFieldsBothPersist) {
-  for (LoadMode mode : both_modes) {
-    SCOPED_TRACE(mode_name(mode));
-    SessionManager m = this->manager(mode);
+  this->in_both_modes([&](SessionManager& m) {
     std::string id;
     const std::string cookie = this->seed({{"user", "ann"}}, &id);
     race(8, [&](int i) {
@@ -105,15 +106,13 @@ TYPED_TEST(ManagerConformanceTest, WriteOnlyRequestsOnDifferentFieldsBothPersist
     Fields expected{{"user", "ann"}};
     for (int i = 0; i < 8; ++i) expected.emplace("tab" + std::to_string(i), i);
     EXPECT_TRUE(same_fields(expected, this->store->load(id)));
-  }
+  });
 }
 
 // Expired or logged out before this request read anything: the write starts
 // a new session, with a new id and only this request's writes.
 TYPED_TEST(ManagerConformanceTest, AWriteToADeadIdContinuesAsANewSessionWithOnlyItsWrites) {
-  for (LoadMode mode : both_modes) {
-    SCOPED_TRACE(mode_name(mode));
-    SessionManager m = this->manager(mode);
+  this->in_both_modes([&](SessionManager& m) {
     std::string old_id;
     const std::string cookie = this->seed({{"user", "ann"}, {"cart", 3}}, &old_id);
     ASSERT_TRUE(this->store->destroy(old_id));
@@ -129,13 +128,11 @@ TYPED_TEST(ManagerConformanceTest, AWriteToADeadIdContinuesAsANewSessionWithOnly
     EXPECT_EQ(s.id(), new_id);
     EXPECT_EQ(this->store->load(old_id), std::nullopt) << "the old id stays dead";
     EXPECT_TRUE(same_fields({{"flash", "signed out elsewhere"}}, this->store->load(new_id)));
-  }
+  });
 }
 
 TYPED_TEST(ManagerConformanceTest, AnIncrementOfADeadIdContinuesAsANewSession) {
-  for (LoadMode mode : both_modes) {
-    SCOPED_TRACE(mode_name(mode));
-    SessionManager m = this->manager(mode);
+  this->in_both_modes([&](SessionManager& m) {
     std::string old_id;
     const std::string cookie = this->seed({{"count", 41}, {"user", "ann"}}, &old_id);
     ASSERT_TRUE(this->store->destroy(old_id));
@@ -146,15 +143,13 @@ TYPED_TEST(ManagerConformanceTest, AnIncrementOfADeadIdContinuesAsANewSession) {
     EXPECT_NE(new_id, old_id);
     EXPECT_EQ(this->store->load(old_id), std::nullopt);
     EXPECT_TRUE(same_fields({{"count", 1}}, this->store->load(new_id)));
-  }
+  });
 }
 
 // Read alive, then logged out by another request: the commit must not bring
 // any of it back, under the old id or a new one.
 TYPED_TEST(ManagerConformanceTest, ASessionReadAliveThenDestroyedElsewhereIsNotResurrected) {
-  for (LoadMode mode : both_modes) {
-    SCOPED_TRACE(mode_name(mode));
-    SessionManager m = this->manager(mode);
+  this->in_both_modes([&](SessionManager& m) {
     std::string id;
     Session s = m.open(this->seed({{"user", "ann"}}, &id));
     ASSERT_EQ(s.get_or("user", ""), "ann");
@@ -167,13 +162,11 @@ TYPED_TEST(ManagerConformanceTest, ASessionReadAliveThenDestroyedElsewhereIsNotR
     EXPECT_EQ(this->cookie_id(r.set_cookie), "") << "the cookie is cleared";
     EXPECT_TRUE(s.destroyed());
     EXPECT_EQ(this->store->load(id), std::nullopt);
-  }
+  });
 }
 
 TYPED_TEST(ManagerConformanceTest, DestroyThenStartNewGivesANewIdAndKeepsTheOldDead) {
-  for (LoadMode mode : both_modes) {
-    SCOPED_TRACE(mode_name(mode));
-    SessionManager m = this->manager(mode);
+  this->in_both_modes([&](SessionManager& m) {
     std::string old_id;
     Session s = m.open(this->seed({{"user", "ann"}}, &old_id));
     s.destroy();
@@ -191,13 +184,11 @@ TYPED_TEST(ManagerConformanceTest, DestroyThenStartNewGivesANewIdAndKeepsTheOldD
     Session replay = m.open("sid=" + old_id);
     EXPECT_TRUE(replay.is_new());
     EXPECT_FALSE(replay.contains("user"));
-  }
+  });
 }
 
 TYPED_TEST(ManagerConformanceTest, RegenerateMovesTheDataWhetherOrNotItWasRead) {
-  for (LoadMode mode : both_modes) {
-    SCOPED_TRACE(mode_name(mode));
-    SessionManager m = this->manager(mode);
+  this->in_both_modes([&](SessionManager& m) {
     std::string old_id;
     Session s = m.open(this->seed({{"cart", 2}}, &old_id));
     s.regenerate();
@@ -207,13 +198,11 @@ TYPED_TEST(ManagerConformanceTest, RegenerateMovesTheDataWhetherOrNotItWasRead) 
     EXPECT_NE(new_id, old_id);
     EXPECT_EQ(this->store->load(old_id), std::nullopt);
     EXPECT_TRUE(same_fields({{"cart", 2}, {"user", "ann"}}, this->store->load(new_id)));
-  }
+  });
 }
 
 TYPED_TEST(ManagerConformanceTest, ClientMistakesAreTypedAndWriteNothing) {
-  for (LoadMode mode : both_modes) {
-    SCOPED_TRACE(mode_name(mode));
-    SessionManager m = this->manager(mode);
+  this->in_both_modes([&](SessionManager& m) {
     std::string id;
     Session s = m.open(this->seed({{"name", "ann"}}, &id));
     EXPECT_THROW(s.set("", 1), InvalidArgumentError);
@@ -221,7 +210,7 @@ TYPED_TEST(ManagerConformanceTest, ClientMistakesAreTypedAndWriteNothing) {
     EXPECT_THROW(s.increment("name"), SessionStateError);
     EXPECT_FALSE(m.commit(s).wrote);
     EXPECT_TRUE(same_fields({{"name", "ann"}}, this->store->load(id))) << "nothing written";
-  }
+  });
 }
 
 }  // namespace
